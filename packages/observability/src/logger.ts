@@ -1,0 +1,44 @@
+import pino, { type DestinationStream, type Logger, type LoggerOptions } from "pino";
+
+export type { Logger } from "pino";
+
+export interface LoggerSettings {
+  name: string;
+  level?: string;
+  /** Human-readable output; only used when asked for and stdout is a terminal. */
+  pretty?: boolean;
+  destination?: DestinationStream;
+}
+
+/** pino writes a bigint as a bare JSON number, which loses precision downstream: amounts go out as strings. */
+function bigintsToStrings(value: unknown, depth = 0): unknown {
+  if (typeof value === "bigint") return value.toString();
+  if (depth > 4 || value === null || typeof value !== "object" || value instanceof Error) return value;
+  if (Array.isArray(value)) return value.map((item) => bigintsToStrings(item, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(value)) out[key] = bigintsToStrings(item, depth + 1);
+  return out;
+}
+
+export function createLogger(settings: LoggerSettings): Logger {
+  const options: LoggerOptions = {
+    name: settings.name,
+    level: settings.level ?? "info",
+    base: { pid: process.pid, service: settings.name },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: {
+      log: (object) => bigintsToStrings(object) as Record<string, unknown>,
+    },
+    serializers: { err: pino.stdSerializers.err, error: pino.stdSerializers.err },
+  };
+  if (settings.destination) return pino(options, settings.destination);
+  if (settings.pretty && process.stdout.isTTY) {
+    return pino({ ...options, transport: { target: "pino-pretty", options: { colorize: true } } });
+  }
+  return pino(options);
+}
+
+/** A logger that drops everything, for tests and tools that print their own output. */
+export function silentLogger(): Logger {
+  return pino({ level: "silent" });
+}
