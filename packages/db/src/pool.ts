@@ -1,0 +1,60 @@
+import { drizzle, type NodePgDatabase } from "drizzle-orm/node-postgres";
+import pg from "pg";
+import * as schema from "./schema";
+
+export type Schema = typeof schema;
+export type Db = NodePgDatabase<Schema>;
+/** A transaction handle; query functions take `Db | Tx` so callers choose the transaction. */
+export type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
+export type DbOrTx = Db | Tx;
+
+// Postgres bigint (int8) and numeric come back as strings by default; money must never pass through number.
+pg.types.setTypeParser(pg.types.builtins.INT8, (value) => BigInt(value));
+
+export interface PoolOptions {
+  max?: number;
+  applicationName?: string;
+  /** Run every connection as this role (e.g. the application role that cannot rewrite the audit trail). */
+  role?: string;
+  statementTimeoutMs?: number;
+  connectionTimeoutMs?: number;
+}
+
+export function createPool(url: string, options: PoolOptions = {}): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.max ?? 20,
+    application_name: options.applicationName ?? "heidrun",
+    connectionTimeoutMillis: options.connectionTimeoutMs ?? 5000,
+    statement_timeout: options.statementTimeoutMs ?? 30_000,
+    idleTimeoutMillis: 30_000,
+  });
+  if (options.role) {
+    const role = options.role;
+    // Queued before any query of the borrower, so every statement runs with the role's (lesser) rights.
+    pool.on("connect", (client) => {
+      client.query(`SET ROLE ${pg.escapeIdentifier(role)}`).catch(() => client.release(true));
+    });
+  }
+  // An idle client's error (server restart) must not crash the process; the pool drops that client.
+  pool.on("error", () => {});
+  return pool;
+}
+
+export function createDb(pool: pg.Pool): Db {
+  return drizzle(pool, { schema });
+}
+
+/** The name of the database in a connection URL. */
+export function databaseName(url: string): string {
+  const name = decodeURIComponent(new URL(url).pathname.replace(/^\//, ""));
+  if (!name) throw new Error(`DATABASE_URL names no database: ${url}`);
+  return name;
+}
+
+/** The same server, another database (e.g. `postgres` for CREATE DATABASE). */
+export function withDatabase(url: string, name: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${encodeURIComponent(name)}`;
+  return parsed.toString();
+}

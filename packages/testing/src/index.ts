@@ -1,0 +1,3 @@
+export * from "./fixture";
+export * from "./services";
+export * from "./vitest";

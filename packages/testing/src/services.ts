@@ -1,0 +1,94 @@
+import { randomBytes } from "node:crypto";
+import { loadConfig } from "@heidrun/config";
+import { Redis } from "ioredis";
+import pg from "pg";
+
+export interface ServiceUrls {
+  databaseUrl: string;
+  redisUrl: string;
+  /** Where the URLs came from, for messages. */
+  source: "environment" | "local defaults" | "testcontainers";
+}
+
+const LOCAL_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/postgres";
+const LOCAL_REDIS_URL = "redis://127.0.0.1:6379";
+
+async function postgresAnswers(url: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
+  try {
+    await client.connect();
+    await client.query("SELECT 1");
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+async function redisAnswers(url: string): Promise<boolean> {
+  const redis = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    connectTimeout: 2000,
+    retryStrategy: () => null,
+  });
+  redis.on("error", () => {});
+  try {
+    await redis.connect();
+    return (await redis.ping()) === "PONG";
+  } catch {
+    return false;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+let started: Promise<ServiceUrls> | undefined;
+
+async function fromTestcontainers(): Promise<ServiceUrls | undefined> {
+  try {
+    const { GenericContainer, Wait } = await import("testcontainers");
+    const postgres = await new GenericContainer("postgres:16")
+      .withEnvironment({ POSTGRES_HOST_AUTH_METHOD: "trust" })
+      .withExposedPorts(5432)
+      .withWaitStrategy(Wait.forLogMessage(/ready to accept connections/, 2))
+      .start();
+    const redis = await new GenericContainer("redis:7").withExposedPorts(6379).start();
+    return {
+      databaseUrl: `postgres://postgres@${postgres.getHost()}:${postgres.getMappedPort(5432)}/postgres`,
+      redisUrl: `redis://${redis.getHost()}:${redis.getMappedPort(6379)}`,
+      source: "testcontainers",
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Finds PostgreSQL and Redis for integration tests: DATABASE_URL/REDIS_URL when set, else the local
+ * defaults when they answer, else containers when a Docker engine answers. Never skips silently.
+ */
+export function resolveServices(): Promise<ServiceUrls> {
+  started ??= (async () => {
+    const env = loadConfig(process.env).current();
+    const explicit = Boolean(process.env.DATABASE_URL || process.env.REDIS_URL);
+    if (explicit) return { databaseUrl: env.databaseUrl, redisUrl: env.redisUrl, source: "environment" };
+    if ((await postgresAnswers(LOCAL_DATABASE_URL)) && (await redisAnswers(LOCAL_REDIS_URL))) {
+      return { databaseUrl: LOCAL_DATABASE_URL, redisUrl: LOCAL_REDIS_URL, source: "local defaults" };
+    }
+    const containers = await fromTestcontainers();
+    if (containers) return containers;
+    throw new Error(
+      "Integration tests need PostgreSQL and Redis. None answered at 127.0.0.1:5432 / 127.0.0.1:6379, " +
+        "DATABASE_URL/REDIS_URL are unset, and no Docker engine answered for testcontainers. " +
+        "Start them with `npm run services` (local PostgreSQL and Redis) or `docker compose up -d postgres redis`, " +
+        "or set DATABASE_URL and REDIS_URL.",
+    );
+  })();
+  return started;
+}
+
+export function uniqueSuffix(): string {
+  return `${Date.now().toString(36)}${randomBytes(4).toString("hex")}`;
+}
