@@ -47,7 +47,11 @@ describe("loadConfig", () => {
   });
 
   it("reads only the variables it knows, treating empty ones as unset", () => {
-    const config = loadConfig({ DATABASE_URL: "", REDIS_URL: "redis://127.0.0.1:6390", UNRELATED: "x" }).current();
+    const config = loadConfig({
+      DATABASE_URL: "",
+      REDIS_URL: "redis://127.0.0.1:6390",
+      UNRELATED: "x",
+    }).current();
     expect(config.databaseUrl).toBe("postgres://postgres@127.0.0.1:5432/heidrun");
     expect(config.redisUrl).toBe("redis://127.0.0.1:6390");
   });
@@ -65,7 +69,11 @@ describe("loadConfig", () => {
 
   it("names each bad environment variable", () => {
     const problems = problemsOf(() =>
-      loadConfig({ HEIDRUN_GRPC_ADDR: "nowhere", HEIDRUN_API_KEYS: "short=admin", HEIDRUN_SERVICES: "cloud" }),
+      loadConfig({
+        HEIDRUN_GRPC_ADDR: "nowhere",
+        HEIDRUN_API_KEYS: "short=admin",
+        HEIDRUN_SERVICES: "cloud",
+      }),
     );
     expect(problems).toHaveLength(3);
     expect(problems.join("\n")).toMatch(/HEIDRUN_GRPC_ADDR: must be host:port/);
@@ -95,7 +103,10 @@ describe("loadConfig", () => {
   });
 
   it("accepts a valid file with bigint as decimal text", () => {
-    const file = tempFile({ roundingIncrementMicros: "10", commission: { minBps: 500, overrides: { acme: 900 } } });
+    const file = tempFile({
+      roundingIncrementMicros: "10",
+      commission: { minBps: 500, overrides: { acme: 900 } },
+    });
     const s = loadConfig({}, file).current().settings;
     expect(s.roundingIncrementMicros).toBe(10n);
     expect(s.commission.overrides).toEqual({ acme: 900 });

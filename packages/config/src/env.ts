@@ -32,7 +32,10 @@ export const envSchema = z.object({
   REDIS_URL: z.url().default("redis://127.0.0.1:6379"),
   HEIDRUN_GRPC_ADDR: hostPort.default("0.0.0.0:50051"),
   HEIDRUN_DASHBOARD_ADDR: hostPort.default("127.0.0.1:3000"),
-  HEIDRUN_API_KEYS: z.string().optional().transform((raw, ctx) => (raw ? parseApiKeys(raw, ctx) : [])),
+  HEIDRUN_API_KEYS: z
+    .string()
+    .optional()
+    .transform((raw, ctx) => (raw ? parseApiKeys(raw, ctx) : [])),
   HEIDRUN_CONFIG: z.string().min(1).optional(),
   HEIDRUN_SERVICES: z.enum(["external", "private", "auto"]).default("auto"),
   HEIDRUN_LOG_LEVEL: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),

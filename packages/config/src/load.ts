@@ -36,7 +36,9 @@ function describeIssues(error: z.ZodError, prefix = ""): string[] {
 }
 
 export function parseEnv(env: Record<string, string | undefined>): EnvSettings {
-  const relevant = Object.fromEntries(Object.keys(envSchema.shape).map((name) => [name, env[name] || undefined]));
+  const relevant = Object.fromEntries(
+    Object.keys(envSchema.shape).map((name) => [name, env[name] || undefined]),
+  );
   const result = envSchema.safeParse(relevant);
   if (!result.success) throw new ConfigError("environment", describeIssues(result.error));
   return result.data;

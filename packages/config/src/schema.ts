@@ -5,7 +5,10 @@ const positiveMs = z.number().int().positive();
 
 /** A bigint setting; JSON files carry it as a decimal string (or a safe integer) so nothing is lost. */
 const bigintSetting = z
-  .union([z.string().regex(/^\d+$/, "must be a non-negative integer in decimal digits"), z.number().int().nonnegative()])
+  .union([
+    z.string().regex(/^\d+$/, "must be a non-negative integer in decimal digits"),
+    z.number().int().nonnegative(),
+  ])
   .transform((value) => BigInt(value));
 
 /** Settings from the JSON file of HEIDRUN_CONFIG; all of them may change while the process runs. */
@@ -21,10 +24,15 @@ export const settingsSchema = z
       .strict()
       .prefault({})
       .superRefine((c, ctx) => {
-        if (c.minBps > c.maxBps) ctx.addIssue({ code: "custom", path: ["minBps"], message: "must be ≤ maxBps" });
+        if (c.minBps > c.maxBps)
+          ctx.addIssue({ code: "custom", path: ["minBps"], message: "must be ≤ maxBps" });
         const outside = (value: number) => value < c.minBps || value > c.maxBps;
         if (outside(c.defaultBps))
-          ctx.addIssue({ code: "custom", path: ["defaultBps"], message: `must be within ${c.minBps}–${c.maxBps}` });
+          ctx.addIssue({
+            code: "custom",
+            path: ["defaultBps"],
+            message: `must be within ${c.minBps}–${c.maxBps}`,
+          });
         for (const [provider, value] of Object.entries(c.overrides)) {
           if (outside(value))
             ctx.addIssue({
@@ -66,7 +74,11 @@ export const settingsSchema = z
         backoffMs: positiveMs.default(1000),
         prefix: z.string().min(1).default("{heidrun}"),
         keepCompletedSeconds: z.number().int().min(0).default(86_400),
-        keepFailedSeconds: z.number().int().min(0).default(30 * 86_400),
+        keepFailedSeconds: z
+          .number()
+          .int()
+          .min(0)
+          .default(30 * 86_400),
       })
       .strict()
       .prefault({}),
@@ -79,7 +91,9 @@ export const settingsSchema = z
       .object({
         offThreadThresholdBytes: z.number().int().min(0).default(65_536),
         poolSize: z.number().int().min(1).max(16).default(1),
-        modelMap: z.record(z.string().min(1), z.enum(["o200k_base", "cl100k_base", "claude", "estimate"])).default({}),
+        modelMap: z
+          .record(z.string().min(1), z.enum(["o200k_base", "cl100k_base", "claude", "estimate"]))
+          .default({}),
       })
       .strict()
       .prefault({}),

@@ -11,14 +11,24 @@ function capture(): { stream: Writable; lines: () => Record<string, unknown>[] }
       done();
     },
   });
-  return { stream, lines: () => chunks.join("").trim().split("\n").map((line) => JSON.parse(line)) };
+  return {
+    stream,
+    lines: () =>
+      chunks
+        .join("")
+        .trim()
+        .split("\n")
+        .map((line) => JSON.parse(line)),
+  };
 }
 
 describe("createLogger", () => {
   it("writes JSON with bigints as exact strings and child bindings", () => {
     const out = capture();
     const log = createLogger({ name: "test", destination: out.stream });
-    log.child({ request_id: "r-1" }).info({ totalCostMicros: 9_223_372_036_854_775_807n, nested: { fee: 15n } }, "settled");
+    log
+      .child({ request_id: "r-1" })
+      .info({ totalCostMicros: 9_223_372_036_854_775_807n, nested: { fee: 15n } }, "settled");
     const [line] = out.lines();
     expect(line).toMatchObject({
       msg: "settled",

@@ -1,0 +1,47 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { runMigrations } from "@heidrun/db";
+import type { Command } from "../io";
+
+const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
+
+/** The parts of the fleet `npm start` runs, each as its own child process. */
+export const FLEET = ["ingress", "worker", "dashboard"] as const;
+
+function runPart(part: string, env: NodeJS.ProcessEnv): ChildProcess {
+  // execArgv carries tsx's loader, so the child runs the same TypeScript sources.
+  return spawn(process.execPath, [...process.execArgv, MAIN, part], { env, stdio: ["ignore", "inherit", "inherit"] });
+}
+
+export const start: Command = async (_argv, io) => {
+  const config = io.config.current();
+  const migrated = await runMigrations(config.databaseUrl);
+  io.stderr.write(`heidrun: database ready (${migrated.applied} migrations applied)\n`);
+
+  const children = new Map<string, ChildProcess>();
+  let stopping = false;
+  const exited = new Promise<number>((resolve) => {
+    for (const part of FLEET) {
+      const child = runPart(part, process.env);
+      children.set(part, child);
+      child.on("exit", (code, signal) => {
+        children.delete(part);
+        if (!stopping) {
+          io.stderr.write(`heidrun: ${part} exited (${signal ?? code}); stopping the fleet\n`);
+          stopAll();
+        }
+        if (children.size === 0) resolve(stopping && code === 0 ? 0 : (code ?? 1));
+      });
+    }
+  });
+  const stopAll = () => {
+    stopping = true;
+    for (const child of children.values()) child.kill("SIGTERM");
+  };
+  io.stderr.write(
+    `heidrun: fleet starting — gRPC ingress on ${config.grpcAddr}, dashboard on http://${config.dashboardAddr} ` +
+      `(Bull Board at /queues, metrics at /metrics); Ctrl-C stops everything\n`,
+  );
+  io.stopSignal.then(stopAll);
+  return exited;
+};

@@ -1,0 +1,26 @@
+import { DomainError } from "@heidrun/core";
+import type { AccountHandlers, IngressDeps } from "../context";
+
+/**
+ * heidrun.v1.AccountService (proto/heidrun/v1/account.proto has each method's behaviour).
+ *
+ * Contract for implementers: each method is `async (request, ctx) => response`. The request is the ts-proto
+ * message, already authenticated and validated by validation.ts (int64 fields are bigint, timestamps Date);
+ * `ctx` is a CallContext (context.ts): `{ requestId?, principal: { keyId, scope }, deadline?, log, signal }`.
+ * Return the response message, or throw a DomainError from @heidrun/core: its code becomes the gRPC status
+ * (INVALID_ARGUMENT with `field` also carries a google.rpc.BadRequest). Anything else thrown is reported to the
+ * caller as INTERNAL without its text, and logged with its stack.
+ */
+export function createAccountHandlers(_deps: IngressDeps): AccountHandlers {
+  return {
+    async creditAccount(_request, _ctx) {
+      throw new DomainError("UNIMPLEMENTED", "AccountService.CreditAccount is not implemented yet");
+    },
+    async setCreditLimit(_request, _ctx) {
+      throw new DomainError("UNIMPLEMENTED", "AccountService.SetCreditLimit is not implemented yet");
+    },
+    async getBalance(_request, _ctx) {
+      throw new DomainError("UNIMPLEMENTED", "AccountService.GetBalance is not implemented yet");
+    },
+  };
+}
