@@ -1,0 +1,4 @@
+export * from "./catalog";
+export * from "./connection";
+export * from "./errors";
+export * from "./producer";
