@@ -2,3 +2,4 @@ export * from "./catalog";
 export * from "./connection";
 export * from "./errors";
 export * from "./producer";
+export * from "./durability";

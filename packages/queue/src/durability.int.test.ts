@@ -1,0 +1,46 @@
+import { type PrivateRedis, startPrivateRedis } from "@heidrun/testing";
+import { Redis } from "ioredis";
+import { afterAll, describe, expect, it } from "vitest";
+import { checkRedisDurability, enforceRedisDurability } from "./durability";
+
+const servers: PrivateRedis[] = [];
+const clients: Redis[] = [];
+afterAll(async () => {
+  for (const client of clients) client.disconnect();
+  await Promise.all(servers.map((s) => s.destroy()));
+});
+
+async function clientFor(args?: string[]): Promise<Redis> {
+  const server = await startPrivateRedis(args);
+  servers.push(server);
+  const client = new Redis(server.url);
+  clients.push(client);
+  return client;
+}
+
+const log = {
+  warnings: [] as string[],
+  warn(_o: object, m: string) {
+    this.warnings.push(m);
+  },
+  error() {},
+};
+
+describe("Redis durability check", () => {
+  it("passes a durable Redis", async () => {
+    expect(await checkRedisDurability(await clientFor())).toEqual({ ok: true, problems: [] });
+  });
+
+  it("names every unsafe setting, refuses under 'refuse' and warns under 'warn'", async () => {
+    const unsafe = await clientFor(["--appendonly", "no", "--maxmemory-policy", "allkeys-lru"]);
+    const report = await checkRedisDurability(unsafe);
+    expect(report.ok).toBe(false);
+    expect(report.problems).toHaveLength(3);
+    expect(report.problems[0]).toMatch(/^appendonly is no, must be yes/);
+    expect(report.problems[1]).toMatch(/^appendfsync is everysec, must be always/);
+    expect(report.problems[2]).toMatch(/^maxmemory-policy is allkeys-lru, must be noeviction/);
+    await expect(enforceRedisDurability(unsafe, "refuse", log)).rejects.toThrow(/redis\.durabilityCheck/);
+    await enforceRedisDurability(unsafe, "warn", log);
+    expect(log.warnings.at(-1)).toMatch(/Redis may lose acknowledged jobs/);
+  });
+});
