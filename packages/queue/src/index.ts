@@ -1,5 +1,5 @@
 export * from "./catalog";
 export * from "./connection";
+export * from "./durability";
 export * from "./errors";
 export * from "./producer";
-export * from "./durability";

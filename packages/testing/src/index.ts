@@ -1,4 +1,4 @@
 export * from "./fixture";
+export * from "./redis-server";
 export * from "./services";
 export * from "./vitest";
-export * from "./redis-server";
