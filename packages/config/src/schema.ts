@@ -83,6 +83,11 @@ export const settingsSchema = z
       .strict()
       .prefault({}),
     idempotencyWindowSeconds: z.number().int().min(60).default(86_400),
+    /** The deployment currency (ISO 4217): every price and account is in it. */
+    currency: z
+      .string()
+      .regex(/^[A-Z]{3}$/, "must be an ISO 4217 code such as USD")
+      .default("USD"),
     priceCache: z
       .object({ refreshIntervalMs: positiveMs.default(30_000) })
       .strict()
