@@ -1,3 +1,4 @@
+export * from "./batcher";
 export * from "./catalog";
 export * from "./connection";
 export * from "./durability";
