@@ -24,7 +24,13 @@ const CLAUDE_SONNET_4: PriceVersion = {
   cachedInputMicrosPerMtok: 300_000n,
   cacheWriteMicrosPerMtok: 3_750_000n,
   tiers: [
-    { aboveInputTokens: 200_000n, input: 6_000_000n, output: 22_500_000n, cachedInput: 600_000n, cacheWrite: 7_500_000n },
+    {
+      aboveInputTokens: 200_000n,
+      input: 6_000_000n,
+      output: 22_500_000n,
+      cachedInput: 600_000n,
+      cacheWrite: 7_500_000n,
+    },
   ],
 };
 const GEMINI_2_5_PRO: PriceVersion = {
@@ -72,7 +78,13 @@ function expectInvalid(run: () => unknown, field: string, message?: RegExp): voi
 
 describe("calculateCost: worked examples of docs/formulas.md", () => {
   const cases: [string, PriceVersion, Usage, bigint, CostBreakdown][] = [
-    ["gpt-4o-mini, 500 input tokens", GPT_4O_MINI, usage(500n, 0n), 1n, breakdown(75n, [75n, 0n, 0n, 0n], 0n)],
+    [
+      "gpt-4o-mini, 500 input tokens",
+      GPT_4O_MINI,
+      usage(500n, 0n),
+      1n,
+      breakdown(75n, [75n, 0n, 0n, 0n], 0n),
+    ],
     [
       "gpt-4o-mini, 500 input tokens, rounded to a cent",
       GPT_4O_MINI,
@@ -160,7 +172,9 @@ describe("calculateCost: edge cases", () => {
 
   it("charges one micro for one token at 1 micro per 1M tokens", () => {
     expect(calculateCost(usage(1n, 0n), cheapest)).toEqual(breakdown(1n, [0n, 0n, 0n, 0n], 1n));
-    expect(calculateCost(usage(0n, 1n), cheapest, 10_000n)).toEqual(breakdown(10_000n, [0n, 0n, 0n, 0n], 10_000n));
+    expect(calculateCost(usage(0n, 1n), cheapest, 10_000n)).toEqual(
+      breakdown(10_000n, [0n, 0n, 0n, 0n], 10_000n),
+    );
   });
 
   it("prices 10^12 input and output tokens at 10^12 micros per 1M tokens exactly", () => {
@@ -182,11 +196,19 @@ describe("calculateCost: edge cases", () => {
   it("refuses a total that exceeds int64 only once rounded up to the increment", () => {
     const nearMax: PriceVersion = { ...GPT_4O_MINI, outputMicrosPerMtok: INT64_MAX - 1_000n };
     expect(calculateCost(usage(0n, 1_000_000n), nearMax).totalCostMicros).toBe(INT64_MAX - 1_000n);
-    expectInvalid(() => calculateCost(usage(0n, 1_000_000n), nearMax, 10_000n), "usage", /cost exceeds int64/);
+    expectInvalid(
+      () => calculateCost(usage(0n, 1_000_000n), nearMax, 10_000n),
+      "usage",
+      /cost exceeds int64/,
+    );
   });
 
   it("refuses 10^12 tokens of each kind at 5 × 10^12 micros per 1M tokens (10^19 micros)", () => {
-    const huge: PriceVersion = { ...highest, inputMicrosPerMtok: 5_000_000_000_000n, outputMicrosPerMtok: 5_000_000_000_000n };
+    const huge: PriceVersion = {
+      ...highest,
+      inputMicrosPerMtok: 5_000_000_000_000n,
+      outputMicrosPerMtok: 5_000_000_000_000n,
+    };
     expectInvalid(() => calculateCost(usage(MAX_TOKENS, MAX_TOKENS), huge), "usage", /cost exceeds int64/);
   });
 });
@@ -222,7 +244,11 @@ describe("calculateCost: tiers and fallbacks", () => {
       breakdown(5_000_050n, [50n, 5_000_000n, 0n, 0n], 0n, 0n),
     );
     // Tier 1,000 sets only input = 3 and no cached or write price exists anywhere: both are the tier's input, 3.
-    const inputOnly: PriceVersion = { ...tiered, cacheWriteMicrosPerMtok: undefined, tiers: [tiered.tiers[0]!] };
+    const inputOnly: PriceVersion = {
+      ...tiered,
+      cacheWriteMicrosPerMtok: undefined,
+      tiers: [tiered.tiers[0]!],
+    };
     expect(calculateCost(usage(1_000_000n, 0n, 400_000n, 100_000n), inputOnly)).toEqual(
       breakdown(3_000_000n, [1_500_000n, 0n, 1_200_000n, 300_000n], 0n, 1_000n),
     );
@@ -253,8 +279,15 @@ describe("calculateCost: invalid input", () => {
   it("names the offending usage field", () => {
     expectInvalid(() => calculateCost(usage(-1n, 0n), GPT_4O_MINI), "usage.input_tokens");
     expectInvalid(() => calculateCost(usage(0n, MAX_TOKENS + 1n), GPT_4O_MINI), "usage.output_tokens");
-    expectInvalid(() => calculateCost(usage(10n, 0n, 6n, 5n), GPT_4O_MINI), "usage.cached_input_tokens", /exceed/);
-    expectInvalid(() => calculateCost({ ...usage(1n, 1n), outputTokens: 1 as never }, GPT_4O_MINI), "usage.output_tokens");
+    expectInvalid(
+      () => calculateCost(usage(10n, 0n, 6n, 5n), GPT_4O_MINI),
+      "usage.cached_input_tokens",
+      /exceed/,
+    );
+    expectInvalid(
+      () => calculateCost({ ...usage(1n, 1n), outputTokens: 1 as never }, GPT_4O_MINI),
+      "usage.output_tokens",
+    );
   });
 
   it("refuses a rounding increment below one micro", () => {
@@ -262,7 +295,10 @@ describe("calculateCost: invalid input", () => {
   });
 
   it("refuses invalid prices with the price field named", () => {
-    expectInvalid(() => calculateCost(usage(1n, 0n), { ...GPT_4O_MINI, outputMicrosPerMtok: -1n }), "price.output_micros_per_mtok");
+    expectInvalid(
+      () => calculateCost(usage(1n, 0n), { ...GPT_4O_MINI, outputMicrosPerMtok: -1n }),
+      "price.output_micros_per_mtok",
+    );
     const duplicate = { ...GEMINI_2_5_PRO, tiers: [...GEMINI_2_5_PRO.tiers, { aboveInputTokens: 200_000n }] };
     expectInvalid(() => compilePrice(duplicate), "price.tiers[1].above_input_tokens", /duplicate/);
     expectInvalid(() => compilePrice({ ...GPT_4O_MINI, currency: "usd" }), "price.currency");
