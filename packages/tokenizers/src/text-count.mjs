@@ -11,7 +11,29 @@ const require = createRequire(import.meta.url);
 // a user typing "<|endoftext|>" is billed for those characters, and counting never throws on them.
 const ORDINARY_TEXT = { disallowedSpecial: new Set() };
 
-function gptTokenizerCounter(encoding) {
+/*
+ * gpt-tokenizer's split patterns use JavaScript's \s, which differs from the Unicode White_Space that
+ * tiktoken's Rust regex means by \s: it lacks U+0085 (NEL) and adds U+FEFF. tiktoken's own test
+ * (" \x85" + "0" → [220, 126, 227, 15]) fails without this. Our private encoding instances get the
+ * pattern rewritten to \p{White_Space}; the field is private to the library, so its absence fails the
+ * load loudly instead of silently counting differently.
+ */
+function withTiktokenWhitespace(encoding) {
+  const core = encoding.bytePairEncodingCoreProcessor;
+  const pattern = core?.tokenSplitRegex;
+  if (!(pattern instanceof RegExp) || !pattern.flags.includes("u")) {
+    throw new Error("gpt-tokenizer internals changed: no unicode tokenSplitRegex to align with tiktoken");
+  }
+  const source = pattern.source.replaceAll("\\s", "\\p{White_Space}").replaceAll("\\S", "\\P{White_Space}");
+  core.tokenSplitRegex = new RegExp(source, pattern.flags);
+  return encoding;
+}
+
+function gptTokenizerCounter(encodingName) {
+  const { GptEncoding } = require("gpt-tokenizer/GptEncoding");
+  const ranks = require(`gpt-tokenizer/bpeRanks/${encodingName}`).default;
+  // A private instance, so the rewrite above never changes gpt-tokenizer for other code in the process.
+  const encoding = withTiktokenWhitespace(GptEncoding.getEncodingApi(encodingName, () => ranks));
   return (text) => encoding.countTokens(text, ORDINARY_TEXT);
 }
 
@@ -24,8 +46,8 @@ function claudeCounter() {
 }
 
 const loaders = {
-  o200k_base: () => gptTokenizerCounter(require("gpt-tokenizer/encoding/o200k_base")),
-  cl100k_base: () => gptTokenizerCounter(require("gpt-tokenizer/encoding/cl100k_base")),
+  o200k_base: () => gptTokenizerCounter("o200k_base"),
+  cl100k_base: () => gptTokenizerCounter("cl100k_base"),
   claude: claudeCounter,
 };
 
