@@ -8,6 +8,10 @@ export interface LoggerSettings {
   /** Human-readable output; only used when asked for and stdout is a terminal. */
   pretty?: boolean;
   destination?: DestinationStream;
+  /** Also write to this file, rotated by size and optionally by time (for hosts without a log collector). */
+  file?: { path: string; rotateSize: string; rotateFrequency?: "daily" | "hourly"; keepFiles: number };
+  /** Write to stdout as well (default true); a file-only logger sets it false. */
+  stdout?: boolean;
 }
 
 /** pino writes a bigint as a bare JSON number, which loses precision downstream: amounts go out as strings. */
@@ -32,6 +36,25 @@ export function createLogger(settings: LoggerSettings): Logger {
     serializers: { err: pino.stdSerializers.err, error: pino.stdSerializers.err },
   };
   if (settings.destination) return pino(options, settings.destination);
+  if (settings.file) {
+    const { path, rotateSize, rotateFrequency, keepFiles } = settings.file;
+    const targets: pino.TransportTargetOptions[] = [
+      {
+        target: "pino-roll",
+        level: options.level as string,
+        options: {
+          file: path,
+          size: rotateSize,
+          frequency: rotateFrequency,
+          mkdir: true,
+          limit: { count: keepFiles },
+        },
+      },
+    ];
+    if (settings.stdout !== false)
+      targets.push({ target: "pino/file", level: options.level as string, options: { destination: 1 } });
+    return pino(options, pino.transport({ targets }));
+  }
   if (settings.pretty && process.stdout.isTTY) {
     return pino({ ...options, transport: { target: "pino-pretty", options: { colorize: true } } });
   }
