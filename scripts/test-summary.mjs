@@ -9,7 +9,10 @@ let skipped = 0;
 if (existsSync(file)) {
   const report = JSON.parse(readFileSync(file, "utf8"));
   passed = report.numPassedTests ?? 0;
-  failed = (report.numFailedTests ?? 0) + (report.testResults ?? []).filter((r) => r.status === "failed" && (r.assertionResults ?? []).length === 0).length;
+  failed =
+    (report.numFailedTests ?? 0) +
+    (report.testResults ?? []).filter((r) => r.status === "failed" && (r.assertionResults ?? []).length === 0)
+      .length;
   skipped = (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0);
 }
 if (status !== "0" && failed === 0) failed = 1;
