@@ -12,6 +12,8 @@ export interface Config {
   dashboardAddr: string;
   apiKeys: ApiKey[];
   configFile: string | undefined;
+  /** Whether DATABASE_URL or REDIS_URL was given (HEIDRUN_SERVICES=auto then uses them as they are). */
+  servicesFromEnvironment: boolean;
   services: EnvSettings["HEIDRUN_SERVICES"];
   logLevel: EnvSettings["HEIDRUN_LOG_LEVEL"];
   settings: Settings;
@@ -134,6 +136,7 @@ export function loadConfig(env: Record<string, string | undefined>, file?: strin
     dashboardAddr: parsed.HEIDRUN_DASHBOARD_ADDR,
     apiKeys: parsed.HEIDRUN_API_KEYS,
     configFile,
+    servicesFromEnvironment: Boolean(env.DATABASE_URL || env.REDIS_URL),
     services: parsed.HEIDRUN_SERVICES,
     logLevel: parsed.HEIDRUN_LOG_LEVEL,
     settings,
