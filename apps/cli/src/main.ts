@@ -4,15 +4,42 @@ import type { Command, CommandIo } from "./io";
 
 /** Commands load lazily so `heidrun migrate` does not pay for gRPC or BullMQ. */
 const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
-  start: { summary: "migrate, then run ingress, worker and dashboard", load: async () => (await import("./commands/start")).start },
-  migrate: { summary: "create the database if missing and apply migrations", load: async () => (await import("./commands/migrate")).migrate },
-  ingress: { summary: "run the gRPC ingress", load: async () => (await import("./commands/ingress")).ingress },
-  worker: { summary: "run a settlement worker", load: async () => (await import("./commands/worker")).worker },
-  dashboard: { summary: "run the ops dashboard", load: async () => (await import("./commands/dashboard")).dashboard },
-  audit: { summary: "audit verify [--from SEQ] | audit head", load: async () => (await import("./commands/audit-dispatch")).audit },
-  prices: { summary: "prices import FILE [--dry-run] | prices list [--provider P]", load: async () => (await import("./commands/prices")).prices },
-  settlements: { summary: "settlements rerun [filters] | settlements reconcile", load: async () => (await import("./commands/settlements")).settlements },
-  simulate: { summary: "drive the ingress like Yggdrasil does", load: async () => (await import("./commands/simulate")).simulate },
+  start: {
+    summary: "migrate, then run ingress, worker and dashboard",
+    load: async () => (await import("./commands/start")).start,
+  },
+  migrate: {
+    summary: "create the database if missing and apply migrations",
+    load: async () => (await import("./commands/migrate")).migrate,
+  },
+  ingress: {
+    summary: "run the gRPC ingress",
+    load: async () => (await import("./commands/ingress")).ingress,
+  },
+  worker: {
+    summary: "run a settlement worker",
+    load: async () => (await import("./commands/worker")).worker,
+  },
+  dashboard: {
+    summary: "run the ops dashboard",
+    load: async () => (await import("./commands/dashboard")).dashboard,
+  },
+  audit: {
+    summary: "audit verify [--from SEQ] | audit head",
+    load: async () => (await import("./commands/audit-dispatch")).audit,
+  },
+  prices: {
+    summary: "prices import FILE [--dry-run] | prices list [--provider P]",
+    load: async () => (await import("./commands/prices")).prices,
+  },
+  settlements: {
+    summary: "settlements rerun [filters] | settlements reconcile",
+    load: async () => (await import("./commands/settlements")).settlements,
+  },
+  simulate: {
+    summary: "drive the ingress like Yggdrasil does",
+    load: async () => (await import("./commands/simulate")).simulate,
+  },
 };
 
 function usage(): string {
@@ -61,7 +88,9 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (error: unknown) => {
-    process.stderr.write(`heidrun: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.stderr.write(
+      `heidrun: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
     process.exitCode = 1;
   },
 );

@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { runMigrations } from "@heidrun/db";
 import type { Command } from "../io";
+import { DEFAULT_BINARY_SEARCH, resolveFleetServices } from "../services/resolve";
 
 const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
 
@@ -10,19 +11,41 @@ export const FLEET = ["ingress", "worker", "dashboard"] as const;
 
 function runPart(part: string, env: NodeJS.ProcessEnv): ChildProcess {
   // execArgv carries tsx's loader, so the child runs the same TypeScript sources.
-  return spawn(process.execPath, [...process.execArgv, MAIN, part], { env, stdio: ["ignore", "inherit", "inherit"] });
+  return spawn(process.execPath, [...process.execArgv, MAIN, part], {
+    env,
+    stdio: ["ignore", "inherit", "inherit"],
+  });
 }
 
 export const start: Command = async (_argv, io) => {
   const config = io.config.current();
-  const migrated = await runMigrations(config.databaseUrl);
-  io.stderr.write(`heidrun: database ready (${migrated.applied} migrations applied)\n`);
+  let services: Awaited<ReturnType<typeof resolveFleetServices>>;
+  try {
+    services = await resolveFleetServices(config, { search: DEFAULT_BINARY_SEARCH(process.env.PATH ?? "") });
+  } catch (error) {
+    io.stderr.write(`heidrun: cannot start services: ${(error as Error).message}\n`);
+    return 69; // EX_UNAVAILABLE
+  }
+  io.stderr.write(`heidrun: services: ${services.reason}\n`);
+  const env = {
+    ...process.env,
+    DATABASE_URL: services.databaseUrl,
+    REDIS_URL: services.redisUrl,
+    HEIDRUN_SERVICES: "external",
+  };
+  try {
+    const migrated = await runMigrations(services.databaseUrl);
+    io.stderr.write(`heidrun: database ready (${migrated.applied} migrations applied)\n`);
+  } catch (error) {
+    await services.stop();
+    throw error;
+  }
 
   const children = new Map<string, ChildProcess>();
   let stopping = false;
   const exited = new Promise<number>((resolve) => {
     for (const part of FLEET) {
-      const child = runPart(part, process.env);
+      const child = runPart(part, env);
       children.set(part, child);
       child.on("exit", (code, signal) => {
         children.delete(part);
@@ -43,5 +66,8 @@ export const start: Command = async (_argv, io) => {
       `(Bull Board at /queues, metrics at /metrics); Ctrl-C stops everything\n`,
   );
   io.stopSignal.then(stopAll);
-  return exited;
+  const code = await exited;
+  await services.stop();
+  if (services.mode === "private") io.stderr.write("heidrun: private services stopped\n");
+  return code;
 };

@@ -1,0 +1,96 @@
+import { fileURLToPath } from "node:url";
+import type { Config } from "@heidrun/config";
+import { withDatabase } from "@heidrun/db";
+import { Redis } from "ioredis";
+import pg from "pg";
+import { type BinarySearch, findServerBinaries } from "./binaries";
+import { startPrivateServices } from "./private";
+
+export interface FleetServices {
+  mode: "external" | "private";
+  databaseUrl: string;
+  redisUrl: string;
+  /** One line for the start log: which services and why. */
+  reason: string;
+  /** Stops what was started (nothing for external services). */
+  stop(): Promise<void>;
+}
+
+/** Private services keep their data here; git ignores `.heidrun/`. */
+export const PRIVATE_SERVICES_DIR = fileURLToPath(new URL("../../../../.heidrun/services", import.meta.url));
+
+export const DEFAULT_BINARY_SEARCH = (path: string): BinarySearch => ({
+  path,
+  postgresRoots: ["/usr/lib/postgresql"],
+});
+
+async function postgresAnswers(url: string): Promise<boolean> {
+  const client = new pg.Client({
+    connectionString: withDatabase(url, "postgres"),
+    connectionTimeoutMillis: 1500,
+  });
+  try {
+    await client.connect();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+async function redisAnswers(url: string): Promise<boolean> {
+  const redis = new Redis(url, {
+    lazyConnect: true,
+    connectTimeout: 1500,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  redis.on("error", () => {});
+  try {
+    await redis.connect();
+    return (await redis.ping()) === "PONG";
+  } catch {
+    return false;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/**
+ * HEIDRUN_SERVICES: `external` uses the URLs as given; `private` starts PostgreSQL and Redis of its own;
+ * `auto` is external when the URLs were set or the defaults answer, private otherwise.
+ */
+export async function resolveFleetServices(
+  config: Config,
+  options: { search: BinarySearch; dir?: string },
+): Promise<FleetServices> {
+  const external = (reason: string): FleetServices => ({
+    mode: "external",
+    databaseUrl: config.databaseUrl,
+    redisUrl: config.redisUrl,
+    reason,
+    stop: async () => {},
+  });
+  if (config.services === "external")
+    return external("HEIDRUN_SERVICES=external: using DATABASE_URL and REDIS_URL");
+  if (config.services === "auto") {
+    if (config.servicesFromEnvironment) return external("auto: DATABASE_URL/REDIS_URL are set, using them");
+    const [pgUp, redisUp] = await Promise.all([
+      postgresAnswers(config.databaseUrl),
+      redisAnswers(config.redisUrl),
+    ]);
+    if (pgUp && redisUp)
+      return external("auto: PostgreSQL and Redis answer at the default addresses, using them");
+  }
+  const binaries = findServerBinaries(options.search);
+  const dir = options.dir ?? PRIVATE_SERVICES_DIR;
+  const started = await startPrivateServices(binaries, dir);
+  return {
+    mode: "private",
+    databaseUrl: started.databaseUrl,
+    redisUrl: started.redisUrl,
+    reason: `${config.services === "private" ? "HEIDRUN_SERVICES=private" : "auto: nothing answers at the defaults"}: started private PostgreSQL and Redis under ${dir}`,
+    stop: started.stop,
+  };
+}
