@@ -47,9 +47,51 @@ export interface ResolvedPrices {
   readonly cacheWrite: MicrosPerMtok;
 }
 
-interface PriceLevel extends ResolvedPrices {
+/**
+ * Each price split as whole micros per token + the remainder in millionths of a micro per token
+ * (price = whole × 10^6 + remainder), so that tokens × price / 10^6 is computed from products below 2^63
+ * for every price up to 10^12 and count up to 10^12. V8 runs bigint arithmetic that stays within 64 bits on
+ * a fast path, and leaves it for good once a wider value turns up.
+ */
+export interface PriceLevel extends ResolvedPrices {
   /** Strictly below every valid input count for the base level, so the base always matches last. */
   readonly appliesAbove: bigint;
+  readonly inputWhole: bigint;
+  readonly inputRemainder: bigint;
+  readonly outputWhole: bigint;
+  readonly outputRemainder: bigint;
+  readonly cachedInputWhole: bigint;
+  readonly cachedInputRemainder: bigint;
+  readonly cacheWriteWhole: bigint;
+  readonly cacheWriteRemainder: bigint;
+}
+
+const PER_MTOK = 1_000_000n;
+
+function level(
+  appliesAbove: bigint,
+  tierAboveInputTokens: Tokens | null,
+  input: MicrosPerMtok,
+  output: MicrosPerMtok,
+  cachedInput: MicrosPerMtok,
+  cacheWrite: MicrosPerMtok,
+): PriceLevel {
+  return {
+    appliesAbove,
+    tierAboveInputTokens,
+    input,
+    output,
+    cachedInput,
+    cacheWrite,
+    inputWhole: input / PER_MTOK,
+    inputRemainder: input % PER_MTOK,
+    outputWhole: output / PER_MTOK,
+    outputRemainder: output % PER_MTOK,
+    cachedInputWhole: cachedInput / PER_MTOK,
+    cachedInputRemainder: cachedInput % PER_MTOK,
+    cacheWriteWhole: cacheWrite / PER_MTOK,
+    cacheWriteRemainder: cacheWrite % PER_MTOK,
+  };
 }
 
 const CURRENCY_CODE = /^[A-Z]{3}$/;
@@ -118,23 +160,16 @@ export class CompiledPrice {
         // Per the formula: the tier's price of a kind where set, else the base price of that kind; only then
         // do cached and cache-write fall back to the (resolved) input price.
         const input = tier.input ?? baseInput;
-        return {
-          appliesAbove: tier.aboveInputTokens,
-          tierAboveInputTokens: tier.aboveInputTokens,
+        return level(
+          tier.aboveInputTokens,
+          tier.aboveInputTokens,
           input,
-          output: tier.output ?? baseOutput,
-          cachedInput: tier.cachedInput ?? baseCached ?? input,
-          cacheWrite: tier.cacheWrite ?? baseWrite ?? input,
-        };
+          tier.output ?? baseOutput,
+          tier.cachedInput ?? baseCached ?? input,
+          tier.cacheWrite ?? baseWrite ?? input,
+        );
       });
-    levels.push({
-      appliesAbove: -1n,
-      tierAboveInputTokens: null,
-      input: baseInput,
-      output: baseOutput,
-      cachedInput: baseCached ?? baseInput,
-      cacheWrite: baseWrite ?? baseInput,
-    });
+    levels.push(level(-1n, null, baseInput, baseOutput, baseCached ?? baseInput, baseWrite ?? baseInput));
     this.levels = levels;
   }
 
@@ -143,7 +178,7 @@ export class CompiledPrice {
   }
 
   /** The prices for a request with this many input tokens: the tier with the largest threshold < inputTokens. */
-  pricesFor(inputTokens: Tokens): ResolvedPrices {
+  pricesFor(inputTokens: Tokens): PriceLevel {
     const levels = this.levels;
     for (let i = 0; i < levels.length; i++) {
       const level = levels[i]!;

@@ -81,20 +81,41 @@ function priceValidatedUsage(
   price: CompiledPrice,
   increment: Micros,
 ): CostBreakdown {
-  const prices = price.pricesFor(inputTokens);
-  // Each product is micros × 10^6 (tokens × micros-per-million-tokens): exact integers, bigint never overflows.
-  const inputScaled = (inputTokens - cachedInputTokens - cacheWriteTokens) * prices.input;
-  const cachedScaled = cachedInputTokens * prices.cachedInput;
-  const writeScaled = cacheWriteTokens * prices.cacheWrite;
-  const outputScaled = outputTokens * prices.output;
-  const exactScaled = inputScaled + cachedScaled + writeScaled + outputScaled;
+  const p = price.pricesFor(inputTokens);
+  const uncachedTokens = inputTokens - cachedInputTokens - cacheWriteTokens;
+  // tokens × price / 10^6 = tokens × whole + (tokens × remainder) / 10^6: the same exact value, from products
+  // that stay below 2^63 (see PriceLevel). The fractions left over are kept exactly, in millionths of a micro.
+  const inputFraction = uncachedTokens * p.inputRemainder;
+  const cachedFraction = cachedInputTokens * p.cachedInputRemainder;
+  const writeFraction = cacheWriteTokens * p.cacheWriteRemainder;
+  const outputFraction = outputTokens * p.outputRemainder;
+  const inputCarry = inputFraction / MICROS_SCALE;
+  const cachedCarry = cachedFraction / MICROS_SCALE;
+  const writeCarry = writeFraction / MICROS_SCALE;
+  const outputCarry = outputFraction / MICROS_SCALE;
+  const inputCost = uncachedTokens * p.inputWhole + inputCarry;
+  const cachedCost = cachedInputTokens * p.cachedInputWhole + cachedCarry;
+  const writeCost = cacheWriteTokens * p.cacheWriteWhole + writeCarry;
+  const outputCost = outputTokens * p.outputWhole + outputCarry;
+  const components = inputCost + cachedCost + writeCost + outputCost;
+  // exact = components + leftover / 10^6, with 0 ≤ leftover < 4 × 10^6 (four floors, each losing < 1 micro).
+  const leftover =
+    inputFraction -
+    inputCarry * MICROS_SCALE +
+    (cachedFraction - cachedCarry * MICROS_SCALE) +
+    (writeFraction - writeCarry * MICROS_SCALE) +
+    (outputFraction - outputCarry * MICROS_SCALE);
 
   let total: Micros;
   if (increment === 1n) {
-    total = (exactScaled + MICROS_SCALE_MINUS_ONE) / MICROS_SCALE;
+    total = components + (leftover + MICROS_SCALE_MINUS_ONE) / MICROS_SCALE;
   } else {
+    // ceil((components × 10^6 + leftover) / (increment × 10^6)) × increment, without forming the wide numerator:
+    // components = steps × increment + partial, so only partial × 10^6 + leftover is divided.
+    const steps = components / increment;
+    const partial = components - steps * increment;
     const step = increment * MICROS_SCALE;
-    total = ((exactScaled + step - 1n) / step) * increment;
+    total = (steps + (partial * MICROS_SCALE + leftover + step - 1n) / step) * increment;
   }
   if (total > INT64_MAX) {
     throw DomainError.invalid(
@@ -102,18 +123,13 @@ function priceValidatedUsage(
       `cost exceeds int64: ${total} micros at price version ${price.version}`,
     );
   }
-
-  const inputCost = inputScaled / MICROS_SCALE;
-  const cachedCost = cachedScaled / MICROS_SCALE;
-  const writeCost = writeScaled / MICROS_SCALE;
-  const outputCost = outputScaled / MICROS_SCALE;
   return {
     totalCostMicros: total,
     inputCostMicros: inputCost,
     outputCostMicros: outputCost,
     cachedInputCostMicros: cachedCost,
     cacheWriteCostMicros: writeCost,
-    roundingMicros: total - inputCost - cachedCost - writeCost - outputCost,
-    tierAboveInputTokens: prices.tierAboveInputTokens,
+    roundingMicros: total - components,
+    tierAboveInputTokens: p.tierAboveInputTokens,
   };
 }
