@@ -1,4 +1,6 @@
 export * from "./migrate";
 export * from "./pool";
+export * from "./price-cache";
+export * from "./prices";
 export * from "./schema";
 export * as schema from "./schema";
