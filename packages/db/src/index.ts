@@ -1,13 +1,7 @@
-export * from "./accounts";
 export * from "./audit";
 export * from "./migrate";
 export * from "./pool";
-export * from "./preauths";
 export * from "./price-cache";
 export * from "./prices";
 export * from "./schema";
-export * from "./settle-batch";
-export * from "./settle-types";
-export * from "./settlement-queries";
-export * from "./usage-aggregate";
 export * as schema from "./schema";
