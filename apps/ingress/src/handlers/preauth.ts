@@ -1,5 +1,5 @@
 import { DomainError } from "@heidrun/core";
-import type { PreAuthHandlers, IngressDeps } from "../context";
+import type { IngressDeps, PreAuthHandlers } from "../context";
 
 /**
  * heidrun.v1.PreAuthService (proto/heidrun/v1/preauth.proto has each method's behaviour).

@@ -1,5 +1,5 @@
 import { DomainError } from "@heidrun/core";
-import type { PricingHandlers, IngressDeps } from "../context";
+import type { IngressDeps, PricingHandlers } from "../context";
 
 /**
  * heidrun.v1.PricingService (proto/heidrun/v1/pricing.proto has each method's behaviour).

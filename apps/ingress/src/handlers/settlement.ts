@@ -1,5 +1,5 @@
 import { DomainError } from "@heidrun/core";
-import type { SettlementHandlers, IngressDeps } from "../context";
+import type { IngressDeps, SettlementHandlers } from "../context";
 
 /**
  * heidrun.v1.SettlementService (proto/heidrun/v1/settlement.proto has each method's behaviour).
@@ -20,7 +20,10 @@ export function createSettlementHandlers(_deps: IngressDeps): SettlementHandlers
       throw new DomainError("UNIMPLEMENTED", "SettlementService.GetSettlementHistory is not implemented yet");
     },
     async rerunFailedSettlements(_request, _ctx) {
-      throw new DomainError("UNIMPLEMENTED", "SettlementService.RerunFailedSettlements is not implemented yet");
+      throw new DomainError(
+        "UNIMPLEMENTED",
+        "SettlementService.RerunFailedSettlements is not implemented yet",
+      );
     },
   };
 }

@@ -1,5 +1,5 @@
 import { DomainError } from "@heidrun/core";
-import type { TokenHandlers, IngressDeps } from "../context";
+import type { IngressDeps, TokenHandlers } from "../context";
 
 /**
  * heidrun.v1.TokenService (proto/heidrun/v1/token.proto has each method's behaviour).

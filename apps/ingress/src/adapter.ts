@@ -1,0 +1,156 @@
+import { randomUUID } from "node:crypto";
+import { type handleUnaryCall, type ServerUnaryCall, type sendUnaryData, status } from "@grpc/grpc-js";
+import { DomainError } from "@heidrun/core";
+import type { Logger } from "@heidrun/observability";
+import { type Authenticator, authorize } from "./auth";
+import type { CallContext, Handler } from "./context";
+import { type CallFailure, toCallFailure } from "./errors";
+import type { RpcMetrics } from "./metrics";
+import type { ValidationContext } from "./validation";
+
+/** A request that could not be decoded; the deserializer returns it instead of throwing (grpc-js would say INTERNAL). */
+export class UndecodableRequest {
+  constructor(readonly error: unknown) {}
+}
+
+export interface MethodInfo {
+  /** `heidrun.v1.TokenService/TrackTokens`: the label of logs and metrics. */
+  fullName: string;
+  /** `TokenService.TrackTokens`: how messages to callers name the method. */
+  displayName: string;
+  adminOnly: boolean;
+}
+
+export interface CallLimits {
+  /** Calls without a deadline, or with a later one, end at this many ms after arrival. */
+  maxDeadlineMs: number;
+  validation: ValidationContext;
+}
+
+export interface AdapterDeps {
+  log: Logger;
+  metrics: RpcMetrics;
+  authenticator: Authenticator;
+  /** Read per call, so a settings reload applies to the next call. */
+  limits: () => CallLimits;
+  inflight: InflightCalls;
+}
+
+/** Counts unary calls in progress so shutdown can wait for them. */
+export class InflightCalls {
+  #count = 0;
+  #waiters: Array<() => void> = [];
+
+  get count(): number {
+    return this.#count;
+  }
+
+  begin(): void {
+    this.#count++;
+  }
+
+  end(): void {
+    this.#count--;
+    if (this.#count === 0) for (const wake of this.#waiters.splice(0)) wake();
+  }
+
+  drained(): Promise<void> {
+    return this.#count === 0 ? Promise.resolve() : new Promise((resolve) => this.#waiters.push(resolve));
+  }
+}
+
+const LOGGABLE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+function requestIdOf(request: unknown): string | undefined {
+  const value = (request as { requestId?: unknown } | null)?.requestId;
+  return typeof value === "string" && LOGGABLE_ID.test(value) ? value : undefined;
+}
+
+const DEADLINE_EXCEEDED = Symbol("deadline exceeded");
+// setTimeout fires at once for delays above 2^31 - 1 ms.
+const MAX_TIMER_MS = 2_147_483_647;
+
+/**
+ * Wraps a promise-returning handler into a grpc-js unary handler: authenticate, authorize, validate, run
+ * under the effective deadline, map errors, then one log line and the metrics for the call.
+ */
+export function adaptUnary<Req, Res>(
+  info: MethodInfo,
+  handler: Handler<Req, Res>,
+  validate: (request: Req, ctx: ValidationContext) => void,
+  deps: AdapterDeps,
+): handleUnaryCall<Req, Res> {
+  return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
+    deps.inflight.begin();
+    const started = performance.now();
+    const request = call.request as Req | UndecodableRequest;
+    const requestId = requestIdOf(request);
+    const correlationId = requestId ?? randomUUID();
+    const log = deps.log.child({ method: info.fullName, request_id: correlationId });
+    const limits = deps.limits();
+    const abort = new AbortController();
+    const onCancelled = () => abort.abort(new DomainError("UNAVAILABLE", "the caller cancelled the call"));
+    call.on("cancelled", onCancelled);
+
+    const clientDeadline = Number(call.getDeadline());
+    const deadlineMs = Math.min(clientDeadline, Date.now() + limits.maxDeadlineMs);
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<typeof DEADLINE_EXCEEDED>((resolve) => {
+      timer = setTimeout(
+        () => {
+          abort.abort(new DomainError("UNAVAILABLE", "deadline exceeded"));
+          resolve(DEADLINE_EXCEEDED);
+        },
+        Math.min(deadlineMs - Date.now(), MAX_TIMER_MS),
+      );
+    });
+
+    const run = async (): Promise<Res | typeof DEADLINE_EXCEEDED> => {
+      if (request instanceof UndecodableRequest) {
+        throw new DomainError("INVALID_ARGUMENT", "request: not a valid protobuf message for this method");
+      }
+      const principal = deps.authenticator.authenticate(call.metadata);
+      authorize(principal, info.adminOnly, info.displayName);
+      validate(request, limits.validation);
+      const ctx: CallContext = {
+        ...(requestId === undefined ? {} : { requestId }),
+        principal,
+        ...(Number.isFinite(deadlineMs) ? { deadline: new Date(deadlineMs) } : {}),
+        log,
+        signal: abort.signal,
+      };
+      return Promise.race([handler(request, ctx), expired]);
+    };
+
+    const finish = (code: status, failure?: Pick<CallFailure, "details" | "unexpected">) => {
+      clearTimeout(timer);
+      call.off("cancelled", onCancelled);
+      const seconds = (performance.now() - started) / 1000;
+      const codeName = status[code] ?? String(code);
+      deps.metrics.calls.inc({ method: info.fullName, code: codeName });
+      deps.metrics.latency.observe({ method: info.fullName }, seconds);
+      const line = { code: codeName, duration_ms: Math.round(seconds * 1e6) / 1e3 };
+      if (failure?.unexpected !== undefined) log.error({ ...line, err: failure.unexpected }, "rpc failed");
+      else log.info(failure ? { ...line, details: failure.details } : line, "rpc");
+      deps.inflight.end();
+    };
+
+    run().then(
+      (response) => {
+        if (response === DEADLINE_EXCEEDED) {
+          const failure = { code: status.DEADLINE_EXCEEDED, details: "deadline exceeded" };
+          callback(failure);
+          finish(failure.code, failure);
+          return;
+        }
+        callback(null, response);
+        finish(status.OK);
+      },
+      (error: unknown) => {
+        const failure = toCallFailure(error, correlationId);
+        callback(failure);
+        finish(failure.code, failure);
+      },
+    );
+  };
+}

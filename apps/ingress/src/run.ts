@@ -1,0 +1,71 @@
+import type { ConfigStore } from "@heidrun/config";
+import { createDb, createPool } from "@heidrun/db";
+import { createLogger, createRegistry } from "@heidrun/observability";
+import { createRedis } from "@heidrun/queue";
+import type { IngressDeps } from "./context";
+import { createIngress } from "./server";
+
+export interface OwnedIngressDeps {
+  deps: IngressDeps;
+  /** Closes what createIngressDeps opened (pool, Redis). */
+  close(): Promise<void>;
+}
+
+/**
+ * Builds the production deps from the configuration. A field added to IngressDeps is built here too.
+ */
+export function createIngressDeps(config: ConfigStore): OwnedIngressDeps {
+  const current = config.current();
+  const log = createLogger({ name: "ingress", level: current.logLevel });
+  const pool = createPool(current.databaseUrl, { applicationName: "heidrun-ingress" });
+  const redis = createRedis(current.redisUrl, "producer");
+  const deps: IngressDeps = {
+    config,
+    log,
+    registry: createRegistry({ process_role: "ingress" }),
+    pool,
+    db: createDb(pool),
+    redis,
+  };
+  return {
+    deps,
+    async close() {
+      await Promise.allSettled([pool.end(), redis.quit().catch(() => redis.disconnect())]);
+    },
+  };
+}
+
+export interface RunIngressOptions {
+  /** Resolves when the process should stop; default: the first SIGTERM or SIGINT. */
+  stopSignal?: Promise<unknown>;
+}
+
+function firstSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const signals = ["SIGTERM", "SIGINT"] as const;
+    const onSignal = (signal: NodeJS.Signals) => {
+      for (const name of signals) process.off(name, onSignal);
+      resolve(signal);
+    };
+    for (const name of signals) process.on(name, onSignal);
+  });
+}
+
+/** `heidrun ingress`: serve on config.grpcAddr until asked to stop, then shut down gracefully. */
+export async function runIngress(config: ConfigStore, options: RunIngressOptions = {}): Promise<void> {
+  const { deps, close } = createIngressDeps(config);
+  config.on("change", () => deps.log.info("settings reloaded"));
+  config.on("rejected", (error) =>
+    deps.log.error({ problems: error.problems }, "settings file rejected, keeping the old"),
+  );
+  config.watch();
+  const ingress = createIngress(deps);
+  try {
+    await ingress.start(config.current().grpcAddr);
+    const signal = await (options.stopSignal ?? firstSignal());
+    deps.log.info({ signal }, "stop requested");
+    await ingress.stop();
+  } finally {
+    await close();
+  }
+}
