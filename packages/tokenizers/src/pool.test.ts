@@ -41,6 +41,14 @@ describe("CountWorkerPool", () => {
     expect(BigInt(claude.tokens)).toBe(tokenCounter("claude").countText("hello world!"));
   });
 
+  it("with maxQueued 0 still serves a free worker, and refuses only what would wait", async () => {
+    const noQueue = new CountWorkerPool({ size: 1, maxQueued: 0, preload: [] });
+    const served = noQueue.count("o200k_base", ["hello world"]);
+    await expect(noQueue.count("o200k_base", ["x"])).rejects.toMatchObject({ code: "RESOURCE_EXHAUSTED" });
+    expect((await served).tokens).toBe(2);
+    await noQueue.close();
+  });
+
   it("rejects waiting tasks with UNAVAILABLE on close", async () => {
     const closing = new CountWorkerPool({ size: 1, maxQueued: 4, preload: [] });
     const running = closing.count("o200k_base", ["a"]);

@@ -56,17 +56,15 @@ export class CountWorkerPool {
 
   count(tokenizer: BpeTokenizerName, texts: readonly string[]): Promise<OffThreadCount> {
     if (this.closed) return Promise.reject(DomainError.unavailable("token counting pool is closed"));
-    if (this.queue.length >= this.options.maxQueued) {
-      return Promise.reject(
-        new DomainError(
-          "RESOURCE_EXHAUSTED",
-          `token counting queue is full (${this.options.maxQueued} waiting)`,
-        ),
-      );
-    }
     return new Promise<OffThreadCount>((resolve, reject) => {
       this.queue.push({ id: this.nextTaskId++, tokenizer, texts, resolve, reject });
       this.dispatch();
+      // Still waiting beyond the limit means no worker was free: the newest task is the one refused.
+      if (this.queue.length > this.options.maxQueued) {
+        this.queue.pop();
+        const waiting = this.options.maxQueued;
+        reject(new DomainError("RESOURCE_EXHAUSTED", `token counting queue is full (${waiting} waiting)`));
+      }
     });
   }
 
