@@ -68,7 +68,7 @@ export interface PriceLevel extends ResolvedPrices {
 
 const PER_MTOK = 1_000_000n;
 
-function level(
+function priceLevel(
   appliesAbove: bigint,
   tierAboveInputTokens: Tokens | null,
   input: MicrosPerMtok,
@@ -160,7 +160,7 @@ export class CompiledPrice {
         // Per the formula: the tier's price of a kind where set, else the base price of that kind; only then
         // do cached and cache-write fall back to the (resolved) input price.
         const input = tier.input ?? baseInput;
-        return level(
+        return priceLevel(
           tier.aboveInputTokens,
           tier.aboveInputTokens,
           input,
@@ -169,7 +169,7 @@ export class CompiledPrice {
           tier.cacheWrite ?? baseWrite ?? input,
         );
       });
-    levels.push(level(-1n, null, baseInput, baseOutput, baseCached ?? baseInput, baseWrite ?? baseInput));
+    levels.push(priceLevel(-1n, null, baseInput, baseOutput, baseCached ?? baseInput, baseWrite ?? baseInput));
     this.levels = levels;
   }
 
