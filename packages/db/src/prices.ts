@@ -144,11 +144,13 @@ async function replayOf(
 }
 
 /**
- * Adds a price version: version = max(version) + 1 for (provider, model) under a per-key transaction lock, with
- * a `price.set` audit record in the same transaction. A repeated request_id with the same arguments answers the
- * first version again; with others, ALREADY_EXISTS. Publishing the change to the caches is the caller's job.
+ * The version `input` would become (version 1 until the database assigns one): defaults applied, validated, the
+ * currency checked against the deployment's. Throws INVALID_ARGUMENT naming the field (`price.…`).
  */
-export async function setPrice(db: Db, input: PriceInput, options: SetPriceOptions): Promise<SetPriceResult> {
+export function priceCandidate(
+  input: PriceInput,
+  options: Pick<SetPriceOptions, "currency" | "now"> = {},
+): PriceVersion {
   const currency = options.currency ?? DEFAULT_CURRENCY;
   if (input.currency && input.currency !== currency) {
     throw DomainError.invalid(
@@ -156,7 +158,6 @@ export async function setPrice(db: Db, input: PriceInput, options: SetPriceOptio
       `must be the deployment currency ${currency}, got ${input.currency}`,
     );
   }
-  const fingerprint = fingerprintOf(input);
   const candidate: PriceVersion = {
     providerId: input.providerId,
     model: input.model,
@@ -169,7 +170,18 @@ export async function setPrice(db: Db, input: PriceInput, options: SetPriceOptio
     version: 1n,
     currency,
   };
-  validatePriceVersion(candidate, "price");
+  return validatePriceVersion(candidate, "price");
+}
+
+/**
+ * Adds a price version: version = max(version) + 1 for (provider, model) under a per-key transaction lock, with
+ * a `price.set` audit record in the same transaction. A repeated request_id with the same arguments answers the
+ * first version again; with others, ALREADY_EXISTS. Publishing the change to the caches is the caller's job.
+ */
+export async function setPrice(db: Db, input: PriceInput, options: SetPriceOptions): Promise<SetPriceResult> {
+  const candidate = priceCandidate(input, options);
+  const currency = candidate.currency;
+  const fingerprint = fingerprintOf(input);
 
   const known = await replayOf(db, options.requestId, fingerprint);
   if (known) return { price: known, created: false };
