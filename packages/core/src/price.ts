@@ -169,7 +169,9 @@ export class CompiledPrice {
           tier.cacheWrite ?? baseWrite ?? input,
         );
       });
-    levels.push(priceLevel(-1n, null, baseInput, baseOutput, baseCached ?? baseInput, baseWrite ?? baseInput));
+    levels.push(
+      priceLevel(-1n, null, baseInput, baseOutput, baseCached ?? baseInput, baseWrite ?? baseInput),
+    );
     this.levels = levels;
   }
 
