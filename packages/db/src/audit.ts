@@ -1,5 +1,7 @@
 import { DomainError } from "@heidrun/core";
 import { sql } from "drizzle-orm";
+import { PgDialect } from "drizzle-orm/pg-core";
+import type { QueryResult } from "pg";
 import { auditRecordParts, canonicalJson, RECORDED_AT_FORMAT } from "./audit-canonical";
 import type { DbOrTx } from "./pool";
 
@@ -46,6 +48,10 @@ export interface AuditAppendResult {
   /** The chain head after this batch: the hash of lastSeq. */
   hash: string;
 }
+
+const dialect = new PgDialect();
+/** Versioned: a connection keeps the text it prepared under this name until it closes. */
+const APPEND_STATEMENT = "heidrun_audit_append_v1";
 
 /** One element of the statement's jsonb batch; the indexes below are positions in this tuple. */
 type BatchRow = [
@@ -102,7 +108,7 @@ export async function appendAudit(
   const batch = JSON.stringify(events.map(toBatchRow));
   const format = sql.raw(RECORDED_AT_FORMAT);
   // The jsonb batch is one parameter read by position, so each hash step is O(1) (a text[] subscript is O(n)).
-  const result = await tx.execute(sql`
+  const query = dialect.sqlToQuery(sql`
     WITH RECURSIVE
     batch AS (SELECT ${batch}::jsonb AS events),
     locked AS (SELECT seq, hash FROM audit_chain_head WHERE id = 1 FOR UPDATE),
@@ -142,6 +148,9 @@ export async function appendAudit(
     SELECT (SELECT seq + 1 FROM stamped) AS first_seq, m.seq AS last_seq, m.hash,
       (SELECT count(*)::int FROM inserted) AS inserted
     FROM moved m`);
+  // Named, so each connection parses and plans it once: that is about a third of the append's cost.
+  const prepared = tx._.session.prepareQuery(query, undefined, APPEND_STATEMENT, false);
+  const result = (await prepared.execute()) as QueryResult;
   const row = result.rows[0] as
     | { first_seq: bigint; last_seq: bigint; hash: string; inserted: number }
     | undefined;
