@@ -10,6 +10,7 @@ import type {
 } from "@heidrun/proto";
 import type { Redis } from "ioredis";
 import type pg from "pg";
+import type { PricingCatalog } from "./handlers/pricing";
 
 /**
  * Everything the ingress and its handlers use, built once per process (runIngress) or per test.
@@ -27,6 +28,8 @@ export interface IngressDeps {
   db: Db;
   /** Used for the health check (PING); give it `enableOfflineQueue: false` so a dead Redis fails fast. */
   redis: Redis;
+  /** Every price version in memory (PriceCache of @heidrun/db): quotes and reads never query Postgres. */
+  priceCache: PricingCatalog;
   /** Replaces individual handlers, e.g. a slow or failing one in tests. Keys as in `IngressHandlers`. */
   handlerOverrides?: Partial<{ [S in keyof IngressHandlers]: Partial<IngressHandlers[S]> }>;
 }

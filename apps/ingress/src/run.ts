@@ -1,5 +1,5 @@
 import type { ConfigStore } from "@heidrun/config";
-import { createDb, createPool } from "@heidrun/db";
+import { createDb, createPool, PriceCache, priceChannel } from "@heidrun/db";
 import { createLogger, createRegistry } from "@heidrun/observability";
 import { createRedis } from "@heidrun/queue";
 import type { IngressDeps } from "./context";
@@ -7,6 +7,8 @@ import { createIngress } from "./server";
 
 export interface OwnedIngressDeps {
   deps: IngressDeps;
+  /** Loads what handlers answer from memory (every price version) and subscribes to its changes. */
+  start(): Promise<void>;
   /** Closes what createIngressDeps opened (pool, Redis). */
   close(): Promise<void>;
 }
@@ -19,18 +21,34 @@ export function createIngressDeps(config: ConfigStore): OwnedIngressDeps {
   const log = createLogger({ name: "ingress", level: current.logLevel });
   const pool = createPool(current.databaseUrl, { applicationName: "heidrun-ingress" });
   const redis = createRedis(current.redisUrl, "producer");
+  const registry = createRegistry({ process_role: "ingress" });
+  const db = createDb(pool);
+  const priceSubscriber = createRedis(current.redisUrl, "subscriber");
+  const priceCache = new PriceCache({
+    db,
+    subscriber: priceSubscriber,
+    registry,
+    channel: priceChannel(current.settings.queue.prefix),
+    refreshIntervalMs: () => config.current().settings.priceCache.refreshIntervalMs,
+  });
+  priceCache.on("failed", (error, during) => log.warn({ err: error, during }, "price cache load failed"));
   const deps: IngressDeps = {
     config,
     log,
-    registry: createRegistry({ process_role: "ingress" }),
+    registry,
     pool,
-    db: createDb(pool),
+    db,
     redis,
+    priceCache,
   };
   return {
     deps,
+    start: () => priceCache.start(),
     async close() {
-      await Promise.allSettled([pool.end(), redis.quit().catch(() => redis.disconnect())]);
+      await priceCache.stop();
+      await Promise.allSettled(
+        [redis, priceSubscriber].map((r) => r.quit().catch(() => r.disconnect())).concat(pool.end()),
+      );
     },
   };
 }
@@ -53,7 +71,7 @@ function firstSignal(): Promise<NodeJS.Signals> {
 
 /** `heidrun ingress`: serve on config.grpcAddr until asked to stop, then shut down gracefully. */
 export async function runIngress(config: ConfigStore, options: RunIngressOptions = {}): Promise<void> {
-  const { deps, close } = createIngressDeps(config);
+  const { deps, start, close } = createIngressDeps(config);
   config.on("change", () => deps.log.info("settings reloaded"));
   config.on("rejected", (error) =>
     deps.log.error({ problems: error.problems }, "settings file rejected, keeping the old"),
@@ -61,6 +79,7 @@ export async function runIngress(config: ConfigStore, options: RunIngressOptions
   config.watch();
   const ingress = createIngress(deps);
   try {
+    await start();
     await ingress.start(config.current().grpcAddr);
     const signal = await (options.stopSignal ?? firstSignal());
     deps.log.info({ signal }, "stop requested");

@@ -1,6 +1,6 @@
 import { DomainError } from "@heidrun/core";
 import { createRegistry } from "@heidrun/observability";
-import { freePort, useTestContext } from "@heidrun/testing";
+import { freePort, startPrivateRedis, useTestContext } from "@heidrun/testing";
 import { Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
 import { createDb, createPool } from "./pool";
@@ -165,6 +165,30 @@ describe("PriceCache invalidation", () => {
       expect(age?.values[0]?.value).toBeGreaterThanOrEqual(0);
     } finally {
       deaf.disconnect();
+    }
+  });
+});
+
+describe("PriceCache across a Redis restart", () => {
+  it("catches up with what was announced while its subscription was down", async () => {
+    const redis = await startPrivateRedis(["--appendonly", "no"]);
+    const subscriber = new Redis(redis.url, { maxRetriesPerRequest: null, retryStrategy: () => 20 });
+    subscriber.on("error", () => {});
+    try {
+      const cache = await startCache({ subscriber });
+      expect(cache.pubsubUp).toBe(true);
+      const down = new Promise((resolve) => cache.once("pubsub", resolve));
+      await redis.stop();
+      expect(await down).toBe(false);
+      const { price } = await write({ providerId: "restart", model: "m" });
+      const caughtUp = loadOf(cache, price.id);
+      await redis.restart();
+      const load = await caughtUp;
+      expect([load.kind, load.reason, cache.pubsubUp]).toEqual(["incremental", "resubscribe", true]);
+      expect(cache.resolve("restart", "m", FEB)).toEqual(price);
+    } finally {
+      subscriber.disconnect();
+      await redis.destroy();
     }
   });
 });

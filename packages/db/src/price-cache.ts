@@ -1,9 +1,10 @@
 import { EventEmitter } from "node:events";
 import { type CostBreakdown, calculateCost, type Usage } from "@heidrun/core";
-import { Gauge, type Registry } from "@heidrun/observability";
+import type { Registry } from "@heidrun/observability";
 import type { Redis } from "ioredis";
 import type { DbOrTx } from "./pool";
 import { PriceIndex } from "./price-cache-index";
+import { registerPriceCacheMetrics } from "./price-cache-metrics";
 import { loadPriceVersions, type PricedVersion } from "./prices";
 
 export { PriceIndex } from "./price-cache-index";
@@ -77,14 +78,21 @@ export class PriceCache extends EventEmitter<PriceCacheEvents> {
   readonly #onMessage = (channel: string, message: string) => {
     if (channel === this.channel) this.#queueIncremental(parseIds(message), "message");
   };
-  readonly #onReady = () => void this.#resubscribe();
-  readonly #onClose = () => this.#setPubsub(false);
+  /** Set when the subscriber's connection drops; its next "ready" is a reconnect that may have missed messages. */
+  #disconnected = false;
+  readonly #onReady = () => {
+    if (this.#disconnected) void this.#resubscribe();
+  };
+  readonly #onClose = () => {
+    this.#disconnected = true;
+    this.#setPubsub(false);
+  };
 
   constructor(options: PriceCacheOptions) {
     super();
     this.#options = options;
     this.channel = options.channel;
-    if (options.registry) this.#registerMetrics(options.registry);
+    if (options.registry) registerPriceCacheMetrics(options.registry, this);
   }
 
   get size(): number {
@@ -93,6 +101,11 @@ export class PriceCache extends EventEmitter<PriceCacheEvents> {
 
   get pubsubUp(): boolean {
     return this.#pubsubUp;
+  }
+
+  /** When every version was last reloaded from Postgres (start or refresh). */
+  get lastFullLoadAt(): Date | undefined {
+    return this.#lastFullLoadMs === undefined ? undefined : new Date(this.#lastFullLoadMs);
   }
 
   /** Subscribes (waiting at most subscribeTimeoutMs), loads every version, and starts the refresh timer. */
@@ -253,6 +266,7 @@ export class PriceCache extends EventEmitter<PriceCacheEvents> {
   /** After a reconnect: subscribe again, then load what was announced while the channel was deaf. */
   async #resubscribe(): Promise<void> {
     if (!this.#running) return;
+    this.#disconnected = false;
     await this.#subscribe(this.#options.subscribeTimeoutMs ?? 2000);
     if (this.#pubsubUp) await this.#queueIncremental([], "resubscribe");
   }
@@ -261,35 +275,6 @@ export class PriceCache extends EventEmitter<PriceCacheEvents> {
     if (this.#pubsubUp === up) return;
     this.#pubsubUp = up;
     this.emit("pubsub", up);
-  }
-
-  #registerMetrics(registry: Registry): void {
-    const cache = this;
-    new Gauge({
-      name: "heidrun_price_cache_age_seconds",
-      help: "Seconds since the price cache last reloaded every version from Postgres",
-      registers: [registry],
-      collect() {
-        const last = cache.#lastFullLoadMs;
-        this.set(last === undefined ? -1 : (Date.now() - last) / 1000);
-      },
-    });
-    new Gauge({
-      name: "heidrun_price_cache_pubsub_up",
-      help: "1 while the price cache hears price changes through Redis pub/sub, else 0 (refresh only)",
-      registers: [registry],
-      collect() {
-        this.set(cache.#pubsubUp ? 1 : 0);
-      },
-    });
-    new Gauge({
-      name: "heidrun_price_cache_versions",
-      help: "Price versions held by the price cache",
-      registers: [registry],
-      collect() {
-        this.set(cache.size);
-      },
-    });
   }
 }
 
