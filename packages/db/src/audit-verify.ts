@@ -16,6 +16,38 @@ export async function readAuditHead(db: DbOrTx): Promise<AuditHead> {
   return { seq: row.seq, hash: row.hash };
 }
 
+/** A (seq, hash) pair copied out of Heidrun earlier, e.g. from `heidrun audit head`. */
+export interface AuditAnchor {
+  seq: bigint;
+  hash: string;
+}
+
+/**
+ * Compares an anchor with the trail. After a clean verify from seq 1, a match proves every event up to the
+ * anchor is exactly what it was when the anchor was taken; a seq past the head means events were lost.
+ */
+export async function checkAuditAnchor(
+  db: DbOrTx,
+  anchor: AuditAnchor,
+): Promise<{ ok: true } | { ok: false; reason: string }> {
+  const result = await db.execute(sql`SELECT hash FROM audit_events WHERE seq = ${anchor.seq}`);
+  const row = result.rows[0] as { hash: string } | undefined;
+  if (!row) {
+    const head = await readAuditHead(db);
+    return {
+      ok: false,
+      reason: `anchor seq ${anchor.seq} is not in the trail (head seq ${head.seq}): events were lost since it was anchored`,
+    };
+  }
+  if (row.hash !== anchor.hash) {
+    return {
+      ok: false,
+      reason: `anchor mismatch at seq ${anchor.seq}: anchored hash ${anchor.hash} but the trail has ${row.hash}`,
+    };
+  }
+  return { ok: true };
+}
+
 export interface AuditVerifyProgress {
   /** Events verified so far. */
   checked: number;

@@ -4,6 +4,7 @@ import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type AuditEventInput, appendAudit } from "./audit";
 import { auditHash, auditRecordText, GENESIS_HASH } from "./audit-canonical";
+import { startAuditHeadLogger } from "./audit-head-logger";
 import { readAuditHead, verifyAuditChain } from "./audit-verify";
 import { createDb, createPool, type Db } from "./pool";
 
@@ -235,5 +236,34 @@ describe("audit trail", () => {
       await c.query("DROP TABLE audit_saved");
     });
     expect(await verifyAuditChain(app)).toMatchObject({ ok: true, headSeq: 8000n, checked: 8000 });
+  });
+
+  it("logs the head at start and on every tick until stopped", async () => {
+    const head = await readAuditHead(app);
+    const lines: Array<[object, string]> = [];
+    let second: () => void = () => {};
+    const twice = new Promise<void>((resolve) => {
+      second = resolve;
+    });
+    const stop = startAuditHeadLogger(
+      app,
+      {
+        info(obj, msg) {
+          lines.push([obj, msg]);
+          if (lines.length === 2) second();
+        },
+      },
+      20,
+    );
+    await twice;
+    await stop();
+    const logged = lines.length;
+    expect(lines[0]).toEqual([
+      { auditHeadSeq: head.seq.toString(), auditHeadHash: head.hash },
+      "audit chain head",
+    ]);
+    expect(lines[1]).toEqual(lines[0]);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(lines.length).toBe(logged);
   });
 });

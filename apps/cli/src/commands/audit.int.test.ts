@@ -40,7 +40,11 @@ beforeAll(async () => {
 describe("heidrun audit", () => {
   it("head prints the seq and hash, or one JSON line", async () => {
     const head = await readAuditHead(ctx().db);
-    expect(await run(auditHead, [])).toEqual({ code: 0, stdout: `seq 5\nhash ${head.hash}\n`, stderr: "" });
+    expect(await run(auditHead, [])).toEqual({
+      code: 0,
+      stdout: `seq 5\nhash ${head.hash}\nanchor 5:${head.hash}\n`,
+      stderr: "",
+    });
     expect(await run(auditHead, ["--json"])).toEqual({
       code: 0,
       stdout: `{"seq":"5","hash":"${head.hash}"}\n`,
@@ -63,6 +67,29 @@ describe("heidrun audit", () => {
       code: 0,
       stdout: `audit chain ok: 0 events verified (nothing to verify)\nhead seq 5 hash ${head.hash}\n`,
     });
+  });
+
+  it("verify checks anchors taken earlier: a match passes, a different hash or a lost seq fails", async () => {
+    const head = await readAuditHead(ctx().db);
+    const at3 = (await ctx().pool.query("SELECT hash FROM audit_events WHERE seq = 3")).rows[0]
+      .hash as string;
+    expect(await run(auditVerify, ["--anchor", `3:${at3}`, "--anchor", `5:${head.hash}`])).toEqual({
+      code: 0,
+      stdout: `audit chain ok: 5 events verified (seq 1..5), 2 anchors match\nhead seq 5 hash ${head.hash}\n`,
+      stderr: "",
+    });
+    const other = "f".repeat(64);
+    expect(await run(auditVerify, ["--anchor", `3:${other}`, "--anchor", `9:${other}`])).toEqual({
+      code: 1,
+      stdout:
+        `audit chain BROKEN: anchor mismatch at seq 3: anchored hash ${other} but the trail has ${at3}\n` +
+        "anchor seq 9 is not in the trail (head seq 5): events were lost since it was anchored\n",
+      stderr: "",
+    });
+    expect((await run(auditVerify, ["--anchor", "3:abc"])).stderr).toBe(
+      '--anchor must be SEQ:HASH (64 hex digits), got "3:abc"\n' +
+        "usage: heidrun audit verify [--from SEQ] [--anchor SEQ:HASH]... [--progress-every ROWS]\n",
+    );
   });
 
   it("verify redraws one progress line on a terminal and clears it", async () => {
@@ -106,7 +133,8 @@ describe("heidrun audit", () => {
       code: 2,
       stdout: "",
       stderr:
-        '--from must be a positive integer, got "0"\nusage: heidrun audit verify [--from SEQ] [--progress-every ROWS]\n',
+        '--from must be a positive integer, got "0"\n' +
+        "usage: heidrun audit verify [--from SEQ] [--anchor SEQ:HASH]... [--progress-every ROWS]\n",
     });
     expect((await run(auditVerify, ["--frm", "3"])).stderr).toMatch(/^Unknown option '--frm'/);
     expect((await run(auditHead, ["extra"])).code).toBe(2);

@@ -1,6 +1,14 @@
 import { parseArgs } from "node:util";
 import type { ConfigStore } from "@heidrun/config";
-import { type AuditVerifyProgress, createDb, createPool, readAuditHead, verifyAuditChain } from "@heidrun/db";
+import {
+  type AuditAnchor,
+  type AuditVerifyProgress,
+  checkAuditAnchor,
+  createDb,
+  createPool,
+  readAuditHead,
+  verifyAuditChain,
+} from "@heidrun/db";
 
 export interface AuditCommandIo {
   config: ConfigStore;
@@ -13,7 +21,8 @@ const OK = 0;
 const BROKEN = 1;
 const FAILED = 2;
 
-const VERIFY_USAGE = "usage: heidrun audit verify [--from SEQ] [--progress-every ROWS]";
+const VERIFY_USAGE =
+  "usage: heidrun audit verify [--from SEQ] [--anchor SEQ:HASH]... [--progress-every ROWS]";
 const HEAD_USAGE = "usage: heidrun audit head [--json]";
 const MAX_PAGE_SIZE = 5000;
 
@@ -29,6 +38,13 @@ function positiveCount(raw: string | undefined, name: string): number | undefine
   if (!/^[1-9][0-9]{0,8}$/.test(raw))
     throw new UsageError(`--${name} must be a positive integer below 1e9, got "${raw}"`);
   return Number.parseInt(raw, 10);
+}
+
+function anchorOf(raw: string): AuditAnchor {
+  const match = /^([1-9][0-9]{0,18}):([0-9a-f]{64})$/.exec(raw);
+  if (!match?.[1] || !match[2])
+    throw new UsageError(`--anchor must be SEQ:HASH (64 hex digits), got "${raw}"`);
+  return { seq: BigInt(match[1]), hash: match[2] };
 }
 
 class UsageError extends Error {}
@@ -72,12 +88,23 @@ function fail(io: AuditCommandIo, command: string, usage: string, error: unknown
   return FAILED;
 }
 
-/** `heidrun audit verify [--from SEQ]`: recomputes the hash chain up to the current head. */
+/**
+ * `heidrun audit verify [--from SEQ] [--anchor SEQ:HASH]...`: recomputes the hash chain up to the current head,
+ * then checks each anchor (a head copied out earlier) against it.
+ */
 export async function auditVerify(argv: string[], io: AuditCommandIo): Promise<number> {
   try {
     const { values } = parsed(() =>
-      parseArgs({ args: argv, options: { from: { type: "string" }, "progress-every": { type: "string" } } }),
+      parseArgs({
+        args: argv,
+        options: {
+          from: { type: "string" },
+          anchor: { type: "string", multiple: true },
+          "progress-every": { type: "string" },
+        },
+      }),
     );
+    const anchors = (values.anchor ?? []).map(anchorOf);
     const fromSeq = positiveInteger(values.from, "from") ?? 1n;
     const every = positiveCount(values["progress-every"], "progress-every") ?? 100_000;
     const tty = (io.stderr as { isTTY?: boolean }).isTTY === true;
@@ -96,9 +123,15 @@ export async function auditVerify(argv: string[], io: AuditCommandIo): Promise<n
     };
     // Pages no bigger than the progress step, so a line appears at every step.
     const pageSize = Math.min(every, MAX_PAGE_SIZE);
-    const result = await withDb(io, "audit-verify", (db) =>
-      verifyAuditChain(db, { fromSeq, pageSize, onProgress }),
-    );
+    const { result, anchorProblems } = await withDb(io, "audit-verify", async (db) => {
+      const result = await verifyAuditChain(db, { fromSeq, pageSize, onProgress });
+      const anchorProblems: string[] = [];
+      for (const anchor of result.ok ? anchors : []) {
+        const checked = await checkAuditAnchor(db, anchor);
+        if (!checked.ok) anchorProblems.push(checked.reason);
+      }
+      return { result, anchorProblems };
+    });
     // Clear the progress line so the verdict starts at column 0.
     if (drewProgress) io.stderr.write("\r\x1b[2K");
     if (!result.ok) {
@@ -108,9 +141,14 @@ export async function auditVerify(argv: string[], io: AuditCommandIo): Promise<n
       );
       return BROKEN;
     }
+    if (anchorProblems.length > 0) {
+      io.stdout.write(`audit chain BROKEN: ${anchorProblems.join("\n")}\n`);
+      return BROKEN;
+    }
     const range = result.checked === 0 ? "nothing to verify" : `seq ${fromSeq}..${result.headSeq}`;
     io.stdout.write(
-      `audit chain ok: ${result.checked} events verified (${range})\n` +
+      `audit chain ok: ${result.checked} events verified (${range})` +
+        (anchors.length > 0 ? `, ${anchors.length} anchors match\n` : "\n") +
         `head seq ${result.headSeq} hash ${result.headHash}\n`,
     );
     return OK;
@@ -119,7 +157,10 @@ export async function auditVerify(argv: string[], io: AuditCommandIo): Promise<n
   }
 }
 
-/** `heidrun audit head [--json]`: the current chain head, to copy somewhere Heidrun cannot write. */
+/**
+ * `heidrun audit head [--json]`: the current chain head, to copy somewhere Heidrun cannot write; the `anchor`
+ * line is what `verify --anchor` takes later.
+ */
 export async function auditHead(argv: string[], io: AuditCommandIo): Promise<number> {
   try {
     const { values } = parsed(() => parseArgs({ args: argv, options: { json: { type: "boolean" } } }));
@@ -127,7 +168,7 @@ export async function auditHead(argv: string[], io: AuditCommandIo): Promise<num
     io.stdout.write(
       values.json
         ? `${JSON.stringify({ seq: head.seq.toString(), hash: head.hash })}\n`
-        : `seq ${head.seq}\nhash ${head.hash}\n`,
+        : `seq ${head.seq}\nhash ${head.hash}\nanchor ${head.seq}:${head.hash}\n`,
     );
     return OK;
   } catch (error) {
