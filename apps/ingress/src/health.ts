@@ -22,6 +22,11 @@ export interface HealthMonitorEvents {
   change: [serving: boolean];
 }
 
+/** A probe that has not answered by then counts as down; never shorter than 1 s, so a busy host is not "down". */
+export function probeTimeoutMs(intervalMs: number): number {
+  return Math.max(intervalMs, 1000);
+}
+
 function withTimeout<T>(promise: Promise<T>, ms: number, name: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
@@ -32,7 +37,7 @@ function withTimeout<T>(promise: Promise<T>, ms: number, name: string): Promise<
 
 /**
  * Reports SERVING for "" and every service while every probe answers, NOT_SERVING while any does not.
- * Probes run one round at a time (never overlapping), each bounded by the interval.
+ * Probes run one round at a time (never overlapping), each bounded by probeTimeoutMs.
  */
 export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
   #options: HealthMonitorOptions;
@@ -71,7 +76,7 @@ export class HealthMonitor extends EventEmitter<HealthMonitorEvents> {
   }
 
   async checkOnce(): Promise<boolean> {
-    const timeoutMs = this.#options.intervalMs();
+    const timeoutMs = probeTimeoutMs(this.#options.intervalMs());
     const results = await Promise.allSettled(
       this.#options.probes.map((probe) => withTimeout(probe.check(), timeoutMs, probe.name)),
     );

@@ -1,18 +1,24 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { Server, ServerCredentials, type ServerOptions } from "@grpc/grpc-js";
+import { Server, type ServerOptions } from "@grpc/grpc-js";
 import { HEIDRUN_SERVICE_NAMES } from "@heidrun/proto";
+import { redisReady } from "@heidrun/queue";
 import { HealthImplementation } from "grpc-health-check";
 import { type AdapterDeps, InflightCalls } from "./adapter";
 import { createAuthenticator } from "./auth";
 import type { IngressDeps } from "./context";
-import { HealthMonitor } from "./health";
+import { HealthMonitor, probeTimeoutMs } from "./health";
 import { createRpcMetrics } from "./metrics";
 import { addReflection } from "./reflection";
 import { addHeidrunServices } from "./services";
 import { guardStreams, OpenStreams } from "./streams";
+import { announceTransport, createTransportSecurity, type TransportSecurity } from "./tls";
+import { peerOf, recordPeerCertificates } from "./tls-peer";
+import { traceCalls, traceJobs } from "./tracing";
 
 /** Spec limit: larger messages are refused with RESOURCE_EXHAUSTED by grpc-js itself. */
 export const MAX_RECEIVE_MESSAGE_BYTES = 4 * 1024 * 1024;
+
+const CONNECTING = new Set(["wait", "connecting", "connect"]);
 
 export interface Ingress {
   /** Binds (e.g. `127.0.0.1:0`), runs the first health round, and serves. Resolves with the bound port. */
@@ -37,9 +43,15 @@ export function createIngress(deps: IngressDeps): Ingress {
     "grpc.keepalive_time_ms": ingress.keepaliveTimeMs,
     "grpc.keepalive_timeout_ms": ingress.keepaliveTimeoutMs,
     "grpc.keepalive_permit_without_calls": 1,
+    // Mutual TLS: remember each call's client certificate for the key-to-subject binding (auth.ts).
+    ...(config.settings.tls.mode === "mtls" ? { interceptors: [recordPeerCertificates] } : {}),
   };
   const server = new Server(options);
-  const authenticator = createAuthenticator(config.apiKeys);
+  const authenticator = createAuthenticator(config.apiKeys, {
+    keySubjects: () => deps.config.current().settings.tls.keySubjects,
+    peerOf,
+  });
+  let transport: TransportSecurity | undefined;
   const inflight = new InflightCalls();
   const streams = new OpenStreams();
   const adapter: AdapterDeps = {
@@ -55,7 +67,7 @@ export function createIngress(deps: IngressDeps): Ingress {
       };
     },
   };
-  addHeidrunServices(server, deps, adapter);
+  addHeidrunServices(traceCalls(server), traceJobs(deps), adapter);
 
   const healthService = new HealthImplementation();
   healthService.addToServer(guardStreams(server, { streams }));
@@ -65,7 +77,19 @@ export function createIngress(deps: IngressDeps): Ingress {
     services: HEIDRUN_SERVICE_NAMES,
     probes: [
       { name: "postgres", check: () => deps.pool.query("SELECT 1") },
-      { name: "redis", check: () => deps.redis.ping() },
+      {
+        name: "redis",
+        // Without an offline queue a command fails while the first connection is being made: wait for that.
+        check: async () => {
+          if (CONNECTING.has(deps.redis.status)) {
+            await redisReady(
+              deps.redis,
+              probeTimeoutMs(deps.config.current().settings.ingress.healthCheckIntervalMs),
+            );
+          }
+          return deps.redis.ping();
+        },
+      },
     ],
     intervalMs: () => deps.config.current().settings.ingress.healthCheckIntervalMs,
     log,
@@ -77,13 +101,19 @@ export function createIngress(deps: IngressDeps): Ingress {
       if (!authenticator.enabled) {
         log.warn("AUTH IS OFF: no API keys configured (HEIDRUN_API_KEYS), every caller gets the admin scope");
       }
+      const security = createTransportSecurity(deps.config.current().settings.tls, log);
+      transport = security;
       const port = await new Promise<number>((resolve, reject) => {
-        server.bindAsync(addr, ServerCredentials.createInsecure(), (error, bound) =>
+        server.bindAsync(addr, security.credentials, (error, bound) =>
           error ? reject(error) : resolve(bound),
         );
+      }).catch((error: unknown) => {
+        security.close();
+        throw error;
       });
       await health.start();
-      log.info({ addr, port, serving: health.serving }, "ingress listening");
+      announceTransport(log, security);
+      log.info({ addr, port, serving: health.serving, transport: security.mode }, "ingress listening");
       return { port };
     },
     async stop() {
@@ -106,6 +136,7 @@ export function createIngress(deps: IngressDeps): Ingress {
         log.warn({ inflight: inflight.count }, "grace period over, closing the remaining calls");
         server.forceShutdown();
       }
+      transport?.close();
       log.info("ingress stopped");
     },
   };

@@ -16,6 +16,7 @@ import {
   RerunFailedSettlementsRequest,
   SetCreditLimitRequest,
   SetPricingConfigRequest,
+  type SettlementStatus,
   TrackTokensBatchRequest,
   TrackTokensRequest,
 } from "@heidrun/proto";
@@ -336,7 +337,7 @@ export const INVALID_CASES: readonly ValidationCase[] = [
     "countTokens",
     "messages",
     "input_text and messages",
-    count({ messages: [{ role: "user", content: "x" }] }),
+    count({ messages: [{ role: "user", content: "x", name: "" }] }),
   ),
   c("token", "countTokens", "input_tokens", "input_text and input_tokens", count({ inputTokens: 3n })),
   c("token", "countTokens", "output_tokens", "output_text and output_tokens", count({ outputText: "x" })),
@@ -346,7 +347,11 @@ export const INVALID_CASES: readonly ValidationCase[] = [
     "preAuthorize",
     "messages",
     "prompt_text and messages",
-    preauth({ estimatedInputTokens: 0n, promptText: "x", messages: [{ role: "user", content: "y" }] }),
+    preauth({
+      estimatedInputTokens: 0n,
+      promptText: "x",
+      messages: [{ role: "user", content: "y", name: "" }],
+    }),
   ),
   // text for counting: 2 MiB in all (UTF-8 bytes)
   c("token", "countTokens", "input_text", "input_text over 2 MiB", count({ inputText: long(2 * MIB + 1) })),
@@ -365,8 +370,8 @@ export const INVALID_CASES: readonly ValidationCase[] = [
     count({
       inputText: "",
       messages: [
-        { role: "user", content: "x" },
-        { role: "user", content: long(MIB, "é") },
+        { role: "user", content: "x", name: "" },
+        { role: "user", content: long(MIB, "é"), name: "" },
       ],
     }),
   ),
@@ -447,13 +452,19 @@ export const INVALID_CASES: readonly ValidationCase[] = [
     setPrice({ effectiveFrom: YEAR_10000 }),
   ),
   // enums this contract defines
-  c("token", "aggregateTokens", "granularity", "unknown granularity", aggregate({ granularity: 9 })),
+  c(
+    "token",
+    "aggregateTokens",
+    "granularity",
+    "unknown granularity",
+    aggregate({ granularity: 9 as Granularity }),
+  ),
   c(
     "token",
     "aggregateTokens",
     "group_by[1]",
     "unknown group_by",
-    aggregate({ groupBy: [GroupBy.GROUP_BY_MODEL, 7] }),
+    aggregate({ groupBy: [GroupBy.GROUP_BY_MODEL, 7 as GroupBy] }),
   ),
   c(
     "token",
@@ -462,7 +473,13 @@ export const INVALID_CASES: readonly ValidationCase[] = [
     "unspecified group_by",
     aggregate({ groupBy: [GroupBy.GROUP_BY_UNSPECIFIED] }),
   ),
-  c("settlement", "getSettlementHistory", "status", "unknown status", history({ status: 5 })),
+  c(
+    "settlement",
+    "getSettlementHistory",
+    "status",
+    "unknown status",
+    history({ status: 5 as SettlementStatus }),
+  ),
   // paging and limits
   c("settlement", "getSettlementHistory", "page_size", "page_size above 1000", history({ pageSize: 1001 })),
   c("settlement", "getSettlementHistory", "page_size", "negative page_size", history({ pageSize: -1 })),
