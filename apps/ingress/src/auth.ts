@@ -3,6 +3,7 @@ import type { Metadata } from "@grpc/grpc-js";
 import type { ApiKey } from "@heidrun/config";
 import { DomainError } from "@heidrun/core";
 import type { Principal } from "./context";
+import { type PeerIdentity, subjectMatches } from "./tls-peer";
 
 /** Who calls when no keys are configured (auth off): allowed everything, and logs say so. */
 export const ANONYMOUS_PRINCIPAL: Principal = Object.freeze({ keyId: "anonymous", scope: "admin" });
@@ -20,11 +21,39 @@ function digest(key: string): Buffer {
   return createHash("sha256").update(key, "utf8").digest();
 }
 
+export interface CertificateBinding {
+  /** API key id → the client certificate subject(s) it may be used with (settings.tls.keySubjects). */
+  keySubjects: () => Readonly<Record<string, string | readonly string[]>>;
+  /** The call's verified client certificate (tls-peer.ts). */
+  peerOf: (metadata: Metadata) => PeerIdentity | undefined;
+}
+
+/** A key bound to certificate subjects is only good over mutual TLS with a certificate of one of them. */
+function checkBinding(principal: Principal, metadata: Metadata, binding: CertificateBinding): void {
+  const subjects = binding.keySubjects()[principal.keyId];
+  if (subjects === undefined) return;
+  const peer = binding.peerOf(metadata);
+  if (!peer) {
+    throw new DomainError(
+      "UNAUTHENTICATED",
+      `API key ${principal.keyId} is bound to a client certificate: call over mutual TLS with it`,
+    );
+  }
+  const allowed = typeof subjects === "string" ? [subjects] : subjects;
+  if (!allowed.some((subject) => subjectMatches(subject, peer))) {
+    throw new DomainError(
+      "PERMISSION_DENIED",
+      `API key ${principal.keyId} may not be used with the client certificate ${peer.subject}`,
+    );
+  }
+}
+
 /**
  * Keys are compared as SHA-256 digests so every comparison has the same length, with timingSafeEqual and
  * without stopping at the first match, so response time says nothing about how much of a key was right.
+ * With a binding, a key listed in it is also checked against the call's client certificate.
  */
-export function createAuthenticator(keys: readonly ApiKey[]): Authenticator {
+export function createAuthenticator(keys: readonly ApiKey[], binding?: CertificateBinding): Authenticator {
   const known = keys.map((key) => ({
     digest: digest(key.key),
     principal: { keyId: key.id, scope: key.scope },
@@ -47,6 +76,7 @@ export function createAuthenticator(keys: readonly ApiKey[]): Authenticator {
         if (timingSafeEqual(candidate.digest, presented)) found = candidate.principal;
       }
       if (!found) throw new DomainError("UNAUTHENTICATED", "unknown API key");
+      if (binding) checkBinding(found, metadata, binding);
       return found;
     },
   };

@@ -11,6 +11,94 @@ const bigintSetting = z
   ])
   .transform((value) => BigInt(value));
 
+const transportMode = z.enum(["plaintext", "tls", "mtls"]).default("plaintext");
+const pemFile = z.string().min(1).optional();
+
+/** Which files a listener needs for its mode: tls a certificate and key, mtls also the CA that signs clients. */
+function requireFiles(
+  listener: {
+    mode: string;
+    certFile?: string | undefined;
+    keyFile?: string | undefined;
+    caFile?: string | undefined;
+  },
+  ctx: z.RefinementCtx,
+  path: string[],
+): void {
+  if (listener.mode === "plaintext") return;
+  const needed =
+    listener.mode === "mtls"
+      ? (["certFile", "keyFile", "caFile"] as const)
+      : (["certFile", "keyFile"] as const);
+  for (const name of needed) {
+    if (!listener[name])
+      ctx.addIssue({
+        code: "custom",
+        path: [...path, name],
+        message: `is required when mode is ${listener.mode}`,
+      });
+  }
+}
+
+/**
+ * Transport security of the gRPC port (and optionally the dashboard). Read at start: changing the mode or the
+ * file paths needs a restart; the CONTENTS of the certificate, key and CA files are re-read when they change.
+ * keySubjects (API key id → required client certificate subject) is read per call.
+ */
+const tlsSettings = z
+  .object({
+    mode: transportMode,
+    certFile: pemFile,
+    keyFile: pemFile,
+    /** CA bundle that client certificates must chain to (mtls). */
+    caFile: pemFile,
+    /** API key id (HEIDRUN_API_KEYS label) → subject(s) its client certificate must have, e.g. "CN=yggdrasil". */
+    keySubjects: z
+      .record(z.string().min(1), z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]))
+      .default({}),
+    /** How often the certificate files are checked for changes. */
+    reloadCheckIntervalMs: positiveMs.default(5000),
+    dashboard: z
+      .object({ mode: transportMode, certFile: pemFile, keyFile: pemFile, caFile: pemFile })
+      .strict()
+      .prefault({}),
+  })
+  .strict()
+  .prefault({})
+  .superRefine((t, ctx) => {
+    requireFiles(t, ctx, []);
+    // The dashboard falls back to the gRPC port's files.
+    requireFiles(
+      {
+        mode: t.dashboard.mode,
+        certFile: t.dashboard.certFile ?? t.certFile,
+        keyFile: t.dashboard.keyFile ?? t.keyFile,
+        caFile: t.dashboard.caFile ?? t.caFile,
+      },
+      ctx,
+      ["dashboard"],
+    );
+    if (Object.keys(t.keySubjects).length > 0 && t.mode !== "mtls")
+      ctx.addIssue({
+        code: "custom",
+        path: ["keySubjects"],
+        message: "binding keys to certificate subjects needs mode mtls (no client certificate otherwise)",
+      });
+  });
+
+/** OpenTelemetry traces; off unless otlpEndpoint is set. Read at start (a change needs a restart). */
+const tracingSettings = z
+  .object({
+    /** OTLP/HTTP traces endpoint, e.g. http://127.0.0.1:4318/v1/traces. */
+    otlpEndpoint: z.url().optional(),
+    /** Extra HTTP headers for the exporter (e.g. an API token of the collector). */
+    headers: z.record(z.string().min(1), z.string()).default({}),
+    /** Share of new traces (without a sampled parent) that are recorded; a caller's sampled flag is followed. */
+    sampleRatio: z.number().min(0).max(1).default(1),
+  })
+  .strict()
+  .prefault({});
+
 /** Settings from the JSON file of HEIDRUN_CONFIG; all of them may change while the process runs. */
 export const settingsSchema = z
   .object({
@@ -132,6 +220,8 @@ export const settingsSchema = z
       .strict()
       .prefault({}),
     auditHeadLogIntervalMs: positiveMs.default(300_000),
+    tls: tlsSettings,
+    tracing: tracingSettings,
   })
   .strict();
 

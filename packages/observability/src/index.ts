@@ -1,2 +1,5 @@
 export * from "./logger";
 export * from "./metrics";
+export * from "./tls";
+export * from "./tracing";
+export * from "./tracing-clients";

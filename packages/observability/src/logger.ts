@@ -1,4 +1,5 @@
 import pino, { type DestinationStream, type Logger, type LoggerOptions } from "pino";
+import { traceLogFields } from "./tracing";
 
 export type { Logger } from "pino";
 
@@ -34,6 +35,7 @@ export function createLogger(settings: LoggerSettings): Logger {
       log: (object) => bigintsToStrings(object) as Record<string, unknown>,
     },
     serializers: { err: pino.stdSerializers.err, error: pino.stdSerializers.err },
+    mixin: traceLogFields,
   };
   if (settings.destination) return pino(options, settings.destination);
   if (settings.file) {
