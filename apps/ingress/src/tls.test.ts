@@ -67,13 +67,15 @@ async function serve(tls: Record<string, unknown>): Promise<Running> {
 }
 
 const Health = makeGenericClientConstructor(healthService, "Health");
+/** The test certificates name 127.0.0.1 and localhost; SNI takes a host name only. */
+const NAME_OVERRIDE = { "grpc.ssl_target_name_override": "localhost" };
 type HealthClient = {
   Check(request: object, callback: (error: ServiceError | null, value: { status: string }) => void): void;
   close(): void;
 };
 
 function healthClient(port: number, channel: ChannelCredentials): HealthClient {
-  return new Health(`127.0.0.1:${port}`, channel) as unknown as HealthClient;
+  return new Health(`127.0.0.1:${port}`, channel, NAME_OVERRIDE) as unknown as HealthClient;
 }
 
 function check(client: HealthClient): Promise<string> {
