@@ -8,8 +8,11 @@ import type {
   SettlementServiceService,
   TokenServiceService,
 } from "@heidrun/proto";
+import type { SettlementProducer } from "@heidrun/queue";
+import type { TokenCountingService } from "@heidrun/tokenizers";
 import type { Redis } from "ioredis";
 import type pg from "pg";
+import type { PriceLookup } from "./handlers/preauth";
 import type { PricingCatalog } from "./handlers/pricing";
 
 /**
@@ -28,8 +31,12 @@ export interface IngressDeps {
   db: Db;
   /** Used for the health check (PING); give it `enableOfflineQueue: false` so a dead Redis fails fast. */
   redis: Redis;
-  /** Every price version in memory (PriceCache of @heidrun/db): quotes and reads never query Postgres. */
-  priceCache: PricingCatalog;
+  /** Queues settlement jobs (CapturePreAuth's settle-capture). */
+  producer: SettlementProducer;
+  /** Counts prompt tokens with the model's tokenizer (PreAuthorize from prompt_text / messages). */
+  tokenCounter: Pick<TokenCountingService, "countTokens">;
+  /** Every price version in memory (PriceCache of @heidrun/db): quotes, reads, PreAuthorize's price and a capture's pinned version never query Postgres. */
+  priceCache: PricingCatalog & PriceLookup;
   /** Replaces individual handlers, e.g. a slow or failing one in tests. Keys as in `IngressHandlers`. */
   handlerOverrides?: Partial<{ [S in keyof IngressHandlers]: Partial<IngressHandlers[S]> }>;
 }

@@ -1,7 +1,8 @@
 import type { ConfigStore } from "@heidrun/config";
 import { createDb, createPool, PriceCache, priceChannel } from "@heidrun/db";
 import { createLogger, createRegistry } from "@heidrun/observability";
-import { createRedis } from "@heidrun/queue";
+import { createRedis, SettlementProducer } from "@heidrun/queue";
+import { createTokenizerRegistry, TokenCountingService } from "@heidrun/tokenizers";
 import type { IngressDeps } from "./context";
 import { createIngress } from "./server";
 
@@ -32,6 +33,24 @@ export function createIngressDeps(config: ConfigStore): OwnedIngressDeps {
     refreshIntervalMs: () => config.current().settings.priceCache.refreshIntervalMs,
   });
   priceCache.on("failed", (error, during) => log.warn({ err: error, during }, "price cache load failed"));
+  const settings = () => config.current().settings;
+  const producer = new SettlementProducer({
+    connection: redis,
+    prefix: current.settings.queue.prefix,
+    settings: () => ({ ...settings().queue, idempotencyWindowSeconds: settings().idempotencyWindowSeconds }),
+  });
+  const tokenizers = createTokenizerRegistry({ modelMap: current.settings.tokenizers.modelMap });
+  const tokenCounter = new TokenCountingService(tokenizers, {
+    offThreadThresholdBytes: current.settings.tokenizers.offThreadThresholdBytes,
+    poolSize: current.settings.tokenizers.poolSize,
+  });
+  config.on("change", (next) => {
+    try {
+      tokenizers.updateModelMap(next.settings.tokenizers.modelMap);
+    } catch (error) {
+      log.warn({ err: error }, "tokenizers.modelMap rejected, keeping the old map");
+    }
+  });
   const deps: IngressDeps = {
     config,
     log,
@@ -40,12 +59,16 @@ export function createIngressDeps(config: ConfigStore): OwnedIngressDeps {
     db,
     redis,
     priceCache,
+    producer,
+    tokenCounter,
   };
   return {
     deps,
-    start: () => priceCache.start(),
+    start: async () => {
+      await Promise.all([priceCache.start(), tokenCounter.warmUp()]);
+    },
     async close() {
-      await priceCache.stop();
+      await Promise.allSettled([priceCache.stop(), producer.close(), tokenCounter.close()]);
       await Promise.allSettled(
         [redis, priceSubscriber].map((r) => r.quit().catch(() => r.disconnect())).concat(pool.end()),
       );

@@ -1,26 +1,45 @@
-import { DomainError } from "@heidrun/core";
+import { type AccountBalance, creditAccount, getBalance, setCreditLimit } from "@heidrun/db";
+import type { Balance } from "@heidrun/proto";
 import type { AccountHandlers, IngressDeps } from "../context";
 
-/**
- * heidrun.v1.AccountService (proto/heidrun/v1/account.proto has each method's behaviour).
- *
- * Contract for implementers: each method is `async (request, ctx) => response`. The request is the ts-proto
- * message, already authenticated and validated by validation.ts (int64 fields are bigint, timestamps Date);
- * `ctx` is a CallContext (context.ts): `{ requestId?, principal: { keyId, scope }, deadline?, log, signal }`.
- * Return the response message, or throw a DomainError from @heidrun/core: its code becomes the gRPC status
- * (INVALID_ARGUMENT with `field` also carries a google.rpc.BadRequest). Anything else thrown is reported to the
- * caller as INTERNAL without its text, and logged with its stack.
- */
-export function createAccountHandlers(_deps: IngressDeps): AccountHandlers {
+function toBalance(balance: AccountBalance): Balance {
   return {
-    async creditAccount(_request, _ctx) {
-      throw new DomainError("UNIMPLEMENTED", "AccountService.CreditAccount is not implemented yet");
+    accountId: balance.accountId,
+    balanceMicros: balance.balanceMicros,
+    heldMicros: balance.heldMicros,
+    availableMicros: balance.availableMicros,
+    creditLimitMicros: balance.creditLimitMicros,
+    currency: balance.currency,
+  };
+}
+
+/**
+ * heidrun.v1.AccountService. Credits and limits are idempotent by request_id (the first answer is stored with
+ * the operation and replayed); available = balance + credit_limit − held.
+ */
+export function createAccountHandlers(deps: Pick<IngressDeps, "db">): AccountHandlers {
+  return {
+    async creditAccount(request, ctx) {
+      const { balance } = await creditAccount(deps.db, {
+        requestId: request.requestId,
+        accountId: request.accountId,
+        amountMicros: request.amountMicros,
+        reference: request.reference,
+        actor: ctx.principal.keyId,
+      });
+      return { balance: toBalance(balance) };
     },
-    async setCreditLimit(_request, _ctx) {
-      throw new DomainError("UNIMPLEMENTED", "AccountService.SetCreditLimit is not implemented yet");
+    async setCreditLimit(request, ctx) {
+      const { balance } = await setCreditLimit(deps.db, {
+        requestId: request.requestId,
+        accountId: request.accountId,
+        creditLimitMicros: request.creditLimitMicros,
+        actor: ctx.principal.keyId,
+      });
+      return { balance: toBalance(balance) };
     },
-    async getBalance(_request, _ctx) {
-      throw new DomainError("UNIMPLEMENTED", "AccountService.GetBalance is not implemented yet");
+    async getBalance(request, _ctx) {
+      return { balance: toBalance(await getBalance(deps.db, request.accountId)) };
     },
   };
 }
