@@ -1,10 +1,13 @@
 export * from "./accounts";
 export * from "./audit";
 export * from "./migrate";
+export * from "./overview";
 export * from "./pool";
 export * from "./preauths";
 export * from "./price-cache";
 export * from "./price-import";
 export * from "./prices";
+export * from "./reconcile";
+export * from "./rerun";
 export * from "./schema";
 export * as schema from "./schema";

@@ -1,0 +1,120 @@
+import { sql } from "drizzle-orm";
+import type { DbOrTx } from "./pool";
+import { utcMillisText } from "./rerun-select";
+
+export * from "./overview-metrics";
+
+export interface ProviderDay {
+  providerId: string;
+  count: bigint;
+  totalCostMicros: bigint;
+  companyFeeMicros: bigint;
+  providerEarningsMicros: bigint;
+}
+
+export interface SettledToday {
+  /** 00:00 UTC of the database's today. */
+  dayStart: Date;
+  providers: ProviderDay[];
+}
+
+/** Settlements that settled since 00:00 UTC, per provider, with exact sums. */
+export async function settledTodayByProvider(db: DbOrTx): Promise<SettledToday> {
+  const result = await db.execute<{
+    day_start: string;
+    provider_id: string | null;
+    n: bigint | null;
+    total: bigint | null;
+    fee: bigint | null;
+    earnings: bigint | null;
+  }>(sql`
+    WITH day AS (SELECT date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS start)
+    SELECT ${utcMillisText("day.start")} AS day_start, s.provider_id, count(s.request_id)::bigint AS n,
+      sum(s.total_cost_micros)::bigint AS total, sum(s.company_fee_micros)::bigint AS fee,
+      sum(s.provider_earnings_micros)::bigint AS earnings
+    FROM day LEFT JOIN settlements s ON s.status = 'settled' AND s.settled_at >= day.start
+    GROUP BY day.start, s.provider_id
+    ORDER BY s.provider_id`);
+  const first = result.rows[0];
+  return {
+    dayStart: new Date(first!.day_start),
+    providers: result.rows
+      .filter((row) => row.provider_id !== null)
+      .map((row) => ({
+        providerId: row.provider_id!,
+        count: row.n ?? 0n,
+        totalCostMicros: row.total ?? 0n,
+        companyFeeMicros: row.fee ?? 0n,
+        providerEarningsMicros: row.earnings ?? 0n,
+      })),
+  };
+}
+
+export interface FailedGroup {
+  /** The exact failure reason; a rerun of the group selects by it. */
+  reason: string;
+  count: bigint;
+  providers: string[];
+  firstFailedAt: Date;
+  lastFailedAt: Date;
+}
+
+/** FAILED settlements grouped by reason, largest groups first (read through the partial index on failed rows). */
+export async function failedSettlementGroups(db: DbOrTx, limit = 50): Promise<FailedGroup[]> {
+  const result = await db.execute<{
+    reason: string;
+    n: bigint;
+    providers: string[];
+    first_at: string;
+    last_at: string;
+  }>(sql`
+    SELECT coalesce(failure_reason, '') AS reason, count(*)::bigint AS n,
+      array_agg(DISTINCT provider_id ORDER BY provider_id) AS providers,
+      ${utcMillisText("min(settled_at)")} AS first_at, ${utcMillisText("max(settled_at)")} AS last_at
+    FROM settlements WHERE status = 'failed'
+    GROUP BY 1 ORDER BY n DESC, reason LIMIT ${limit}`);
+  return result.rows.map((row) => ({
+    reason: row.reason,
+    count: row.n,
+    providers: row.providers,
+    firstFailedAt: new Date(row.first_at),
+    lastFailedAt: new Date(row.last_at),
+  }));
+}
+
+export interface OpenHolds {
+  count: bigint;
+  heldMicros: bigint;
+  /** The soonest expiry among them (null when there are none). */
+  nextExpiry: Date | null;
+}
+
+/** Pending pre-auths and what they hold (read through the partial index on pending rows). */
+export async function openHolds(db: DbOrTx): Promise<OpenHolds> {
+  const result = await db.execute<{ n: bigint; held: bigint; next_expiry: string | null }>(sql`
+    SELECT count(*)::bigint AS n, coalesce(sum(held_micros), 0)::bigint AS held,
+      ${utcMillisText("min(expires_at)")} AS next_expiry
+    FROM preauths WHERE status = 'pending'`);
+  const row = result.rows[0]!;
+  return {
+    count: row.n,
+    heldMicros: row.held,
+    nextExpiry: row.next_expiry ? new Date(row.next_expiry) : null,
+  };
+}
+
+export async function failedSettlementCount(db: DbOrTx): Promise<bigint> {
+  const result = await db.execute<{ n: bigint }>(
+    sql`SELECT count(*)::bigint AS n FROM settlements WHERE status = 'failed'`,
+  );
+  return result.rows[0]!.n;
+}
+
+/** Pre-auths created in the last `windowSeconds`, by status (declines and captures are outcomes). */
+export async function recentPreauthOutcomes(db: DbOrTx, windowSeconds: number): Promise<Map<string, bigint>> {
+  const result = await db.execute<{ status: string; n: bigint }>(sql`
+    SELECT status, count(*)::bigint AS n FROM preauths
+    WHERE created_at >= now() - make_interval(secs => ${windowSeconds})
+    GROUP BY status`);
+  return new Map(result.rows.map((row) => [row.status, row.n]));
+}
