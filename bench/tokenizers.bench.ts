@@ -182,16 +182,23 @@ export async function run(opts: { quick: boolean }): Promise<TokenizerBenchResul
       await inline.countTokens(request);
       await pooled.countTokens(request);
     }
-    // Interleaved, so drift (thermal, GC, the other core) hits every variant alike.
+    // Interleaved and rotated each repetition, so drift and the previous variant's background GC work
+    // (which process CPU time also counts) fall on every variant alike.
     const samples = { raw: [] as Speed[], inline: [] as Speed[], pool: [] as Speed[] };
     const claudeSamples = { raw: [] as Speed[], inline: [] as Speed[] };
     const claudeRequest = { providerId: "anthropic", model: "claude-sonnet-4-5", text };
+    const variants: [Speed[], () => unknown][] = [
+      [samples.raw, rawCount],
+      [samples.inline, () => inline.countTokens(request)],
+      [samples.pool, () => pooled.countTokens(request)],
+      [claudeSamples.raw, rawClaude],
+      [claudeSamples.inline, () => inline.countTokens(claudeRequest)],
+    ];
     for (let i = 0; i < repetitions; i++) {
-      samples.raw.push(await measureSpeed(bytes, rawCount));
-      samples.inline.push(await measureSpeed(bytes, () => inline.countTokens(request)));
-      samples.pool.push(await measureSpeed(bytes, () => pooled.countTokens(request)));
-      claudeSamples.raw.push(await measureSpeed(bytes, rawClaude));
-      claudeSamples.inline.push(await measureSpeed(bytes, () => inline.countTokens(claudeRequest)));
+      for (let j = 0; j < variants.length; j++) {
+        const [speeds, count] = variants[(i + j) % variants.length]!;
+        speeds.push(await measureSpeed(bytes, count));
+      }
     }
 
     const small = englishText(2_000);
