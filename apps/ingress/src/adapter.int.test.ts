@@ -89,7 +89,13 @@ describe("the unary adapter", () => {
     const line = lines.findLast(
       (l) => l.method === "heidrun.v1.AccountService/GetBalance" && l.code === "OK",
     );
-    expect(line).toMatchObject({ msg: "rpc", code: "OK", level: 30 });
+    expect(line).toMatchObject({
+      msg: "rpc",
+      code: "OK",
+      level: 30,
+      key_id: ADMIN_KEY.id,
+      request_id: expect.any(String),
+    });
     expect(typeof line?.duration_ms).toBe("number");
     const latency = await t.deps.registry.getSingleMetricAsString("heidrun_grpc_server_handling_seconds");
     expect(latency).toContain(

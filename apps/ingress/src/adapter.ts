@@ -105,11 +105,13 @@ export function adaptUnary<Req, Res>(
       );
     });
 
+    let keyId: string | undefined;
     const run = async (): Promise<Res | typeof DEADLINE_EXCEEDED> => {
       if (request instanceof UndecodableRequest) {
         throw new DomainError("INVALID_ARGUMENT", "request: not a valid protobuf message for this method");
       }
       const principal = deps.authenticator.authenticate(call.metadata);
+      keyId = principal.keyId;
       authorize(principal, info.adminOnly, info.displayName);
       validate(request, limits.validation);
       const ctx: CallContext = {
@@ -129,7 +131,7 @@ export function adaptUnary<Req, Res>(
       const codeName = status[code] ?? String(code);
       deps.metrics.calls.inc({ method: info.fullName, code: codeName });
       deps.metrics.latency.observe({ method: info.fullName }, seconds);
-      const line = { code: codeName, duration_ms: Math.round(seconds * 1e6) / 1e3 };
+      const line = { code: codeName, duration_ms: Math.round(seconds * 1e6) / 1e3, key_id: keyId };
       if (failure?.unexpected !== undefined) log.error({ ...line, err: failure.unexpected }, "rpc failed");
       else log.info(failure ? { ...line, details: failure.details } : line, "rpc");
       deps.inflight.end();
