@@ -1,6 +1,13 @@
 import type { ConfigStore } from "@heidrun/config";
 import { createDb, createPool, PriceCache, priceChannel } from "@heidrun/db";
-import { createLogger, createRegistry } from "@heidrun/observability";
+import {
+  createLogger,
+  createRegistry,
+  startTracing,
+  tracePgPool,
+  traceRedis,
+  tracingEnabled,
+} from "@heidrun/observability";
 import { createRedis, SettlementProducer } from "@heidrun/queue";
 import { createTokenizerRegistry, TokenCountingService } from "@heidrun/tokenizers";
 import type { IngressDeps } from "./context";
@@ -22,6 +29,11 @@ export function createIngressDeps(config: ConfigStore): OwnedIngressDeps {
   const log = createLogger({ name: "ingress", level: current.logLevel });
   const pool = createPool(current.databaseUrl, { applicationName: "heidrun-ingress" });
   const redis = createRedis(current.redisUrl, "producer");
+  if (tracingEnabled()) {
+    // Queries and Redis commands made inside a traced call become its child spans.
+    tracePgPool(pool);
+    traceRedis(redis);
+  }
   const registry = createRegistry({ process_role: "ingress" });
   const db = createDb(pool);
   const priceSubscriber = createRedis(current.redisUrl, "subscriber");
@@ -94,7 +106,14 @@ function firstSignal(): Promise<NodeJS.Signals> {
 
 /** `heidrun ingress`: serve on config.grpcAddr until asked to stop, then shut down gracefully. */
 export async function runIngress(config: ConfigStore, options: RunIngressOptions = {}): Promise<void> {
+  const tracing = startTracing({ serviceName: "heidrun-ingress", ...config.current().settings.tracing });
   const { deps, start, close } = createIngressDeps(config);
+  if (tracing.enabled) {
+    deps.log.info(
+      { otlpEndpoint: config.current().settings.tracing.otlpEndpoint },
+      "tracing on: exporting spans",
+    );
+  }
   config.on("change", () => deps.log.info("settings reloaded"));
   config.on("rejected", (error) =>
     deps.log.error({ problems: error.problems }, "settings file rejected, keeping the old"),
@@ -109,5 +128,6 @@ export async function runIngress(config: ConfigStore, options: RunIngressOptions
     await ingress.stop();
   } finally {
     await close();
+    await tracing.shutdown();
   }
 }
