@@ -10,4 +10,8 @@ export * from "./prices";
 export * from "./reconcile";
 export * from "./rerun";
 export * from "./schema";
+export * from "./settle-batch";
+export * from "./settle-types";
+export * from "./settlement-queries";
+export * from "./usage-aggregate";
 export * as schema from "./schema";

@@ -1,7 +1,8 @@
+import { runWorker } from "@heidrun/worker";
 import type { Command } from "../io";
 
-// Filled by issue 9; until then the command says so instead of pretending to work.
+/** `heidrun worker`: settles queued usage until SIGTERM/SIGINT, then stops gracefully. */
 export const worker: Command = async (_argv, io) => {
-  io.stderr.write("heidrun worker: not built yet (issue 9)\n");
-  return 1;
+  await runWorker(io.config, { stopSignal: io.stopSignal });
+  return 0;
 };

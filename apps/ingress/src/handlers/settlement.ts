@@ -1,4 +1,6 @@
-import { DomainError } from "@heidrun/core";
+import { DomainError, resolveCommissionBps, splitCommission } from "@heidrun/core";
+import { type SettlementRecord, type SettlementStatus as StoredStatus, settlementHistory } from "@heidrun/db";
+import { type Settlement, SettlementStatus } from "@heidrun/proto";
 import type { IngressDeps, SettlementHandlers } from "../context";
 
 /**
@@ -11,13 +13,30 @@ import type { IngressDeps, SettlementHandlers } from "../context";
  * (INVALID_ARGUMENT with `field` also carries a google.rpc.BadRequest). Anything else thrown is reported to the
  * caller as INTERNAL without its text, and logged with its stack.
  */
-export function createSettlementHandlers(_deps: IngressDeps): SettlementHandlers {
+export function createSettlementHandlers(deps: IngressDeps): SettlementHandlers {
   return {
-    async calculateSettlement(_request, _ctx) {
-      throw new DomainError("UNIMPLEMENTED", "SettlementService.CalculateSettlement is not implemented yet");
+    async calculateSettlement(request) {
+      const bps = resolveCommissionBps(request.providerId, deps.config.current().settings.commission);
+      const split = splitCommission(request.totalCostMicros, bps);
+      return {
+        requestId: request.requestId,
+        totalCostMicros: split.totalCostMicros,
+        providerEarningsMicros: split.providerEarningsMicros,
+        companyFeeMicros: split.companyFeeMicros,
+        commissionRateBps: split.commissionRateBps,
+      };
     },
-    async getSettlementHistory(_request, _ctx) {
-      throw new DomainError("UNIMPLEMENTED", "SettlementService.GetSettlementHistory is not implemented yet");
+    async getSettlementHistory(request) {
+      const page = await settlementHistory(deps.db, {
+        providerId: request.providerId || undefined,
+        accountId: request.accountId || undefined,
+        from: request.from,
+        to: request.to,
+        status: STATUSES[request.status],
+        pageSize: request.pageSize,
+        pageToken: request.pageToken,
+      });
+      return { settlements: page.settlements.map(toProto), nextPageToken: page.nextPageToken };
     },
     async rerunFailedSettlements(_request, _ctx) {
       throw new DomainError(
@@ -25,5 +44,38 @@ export function createSettlementHandlers(_deps: IngressDeps): SettlementHandlers
         "SettlementService.RerunFailedSettlements is not implemented yet",
       );
     },
+  };
+}
+
+const STATUSES: Partial<Record<SettlementStatus, StoredStatus>> = {
+  [SettlementStatus.SETTLEMENT_STATUS_SETTLED]: "settled",
+  [SettlementStatus.SETTLEMENT_STATUS_FAILED]: "failed",
+};
+
+function toProto(row: SettlementRecord): Settlement {
+  return {
+    requestId: row.requestId,
+    accountId: row.accountId,
+    providerId: row.providerId,
+    model: row.model,
+    usage: {
+      inputTokens: row.inputTokens,
+      outputTokens: row.outputTokens,
+      cachedInputTokens: row.cachedInputTokens,
+      cacheWriteTokens: row.cacheWriteTokens,
+    },
+    totalCostMicros: row.totalCostMicros,
+    providerEarningsMicros: row.providerEarningsMicros,
+    companyFeeMicros: row.companyFeeMicros,
+    commissionRateBps: row.commissionRateBps,
+    priceVersion: row.priceVersion ?? 0n,
+    preauthId: row.preauthId ?? "",
+    status:
+      row.status === "settled"
+        ? SettlementStatus.SETTLEMENT_STATUS_SETTLED
+        : SettlementStatus.SETTLEMENT_STATUS_FAILED,
+    failureReason: row.failureReason ?? "",
+    occurredAt: row.occurredAt,
+    settledAt: row.settledAt,
   };
 }

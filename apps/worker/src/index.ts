@@ -1,0 +1,5 @@
+export * from "./metrics";
+export * from "./processors";
+export * from "./run";
+export * from "./settle-runner";
+export * from "./worker";

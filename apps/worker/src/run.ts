@@ -1,0 +1,62 @@
+import type { ConfigStore } from "@heidrun/config";
+import { createDb, createPool, PriceCache, priceChannel } from "@heidrun/db";
+import { createLogger, createRegistry, type Registry } from "@heidrun/observability";
+import { createRedis, enforceRedisDurability } from "@heidrun/queue";
+import { createWorker, type SettlementWorker, type WorkerDeps } from "./worker";
+
+export interface RunWorkerIo {
+  /** Resolves when the worker should stop (SIGTERM/SIGINT in the CLI). */
+  stopSignal: Promise<unknown>;
+  /** Called once the worker fetches jobs. */
+  onStarted?: (worker: SettlementWorker) => void;
+  /** Where the worker's metrics go; default: a registry of its own. */
+  registry?: Registry;
+}
+
+/** Test hooks passed through to createWorker. */
+export type RunWorkerExtras = Pick<WorkerDeps, "afterCommit" | "workerOptions">;
+
+/**
+ * `heidrun worker`: builds the worker's collaborators from the configuration, runs until `stopSignal`, then
+ * stops gracefully (flushes the open batch) and closes what it opened.
+ */
+export async function runWorker(
+  config: ConfigStore,
+  io: RunWorkerIo,
+  extras: RunWorkerExtras = {},
+): Promise<void> {
+  const current = config.current();
+  const log = createLogger({ name: "worker", level: current.logLevel });
+  const pool = createPool(current.databaseUrl, { applicationName: "heidrun-worker", max: 10 });
+  const db = createDb(pool);
+  const connection = createRedis(current.redisUrl, "worker");
+  const subscriber = createRedis(current.redisUrl, "subscriber");
+  const registry = io.registry ?? createRegistry({ process_role: "worker" });
+  const priceCache = new PriceCache({
+    db,
+    channel: priceChannel(current.settings.queue.prefix),
+    subscriber,
+    refreshIntervalMs: () => config.current().settings.priceCache.refreshIntervalMs,
+    registry,
+  });
+  priceCache.on("failed", (error, during) => log.warn({ err: error, during }, "price cache load failed"));
+  config.on("rejected", (error) =>
+    log.error({ problems: error.problems }, "settings file rejected, keeping the old"),
+  );
+  config.watch();
+  try {
+    await enforceRedisDurability(connection, current.settings.redis.durabilityCheck, log);
+    const worker = createWorker({ config, log, registry, pool, db, connection, priceCache, ...extras });
+    await worker.start();
+    io.onStarted?.(worker);
+    const signal = await io.stopSignal;
+    log.info({ signal }, "stop requested");
+    await worker.stop();
+  } finally {
+    await Promise.allSettled([
+      pool.end(),
+      connection.quit().catch(() => connection.disconnect()),
+      subscriber.quit().catch(() => subscriber.disconnect()),
+    ]);
+  }
+}
