@@ -2,4 +2,5 @@ export * from "./logger";
 export * from "./metrics";
 export * from "./tls";
 export * from "./tracing";
+export * from "./tracing-batch";
 export * from "./tracing-clients";
