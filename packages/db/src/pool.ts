@@ -15,7 +15,7 @@ export interface PoolOptions {
   max?: number;
   applicationName?: string;
   /** Run every connection as this role (e.g. the application role that cannot rewrite the audit trail). */
-  role?: string;
+  role?: "heidrun_app";
   statementTimeoutMs?: number;
   connectionTimeoutMs?: number;
 }
@@ -28,14 +28,9 @@ export function createPool(url: string, options: PoolOptions = {}): pg.Pool {
     connectionTimeoutMillis: options.connectionTimeoutMs ?? 5000,
     statement_timeout: options.statementTimeoutMs ?? 30_000,
     idleTimeoutMillis: 30_000,
+    // Set at connection start, so no statement ever runs with more than the role's (lesser) rights.
+    ...(options.role ? { options: `-c role=${options.role}` } : {}),
   });
-  if (options.role) {
-    const role = options.role;
-    // Queued before any query of the borrower, so every statement runs with the role's (lesser) rights.
-    pool.on("connect", (client) => {
-      client.query(`SET ROLE ${pg.escapeIdentifier(role)}`).catch(() => client.release(true));
-    });
-  }
   // An idle client's error (server restart) must not crash the process; the pool drops that client.
   pool.on("error", () => {});
   return pool;
