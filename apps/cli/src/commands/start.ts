@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { runMigrations } from "@heidrun/db";
 import type { Command } from "../io";
+import { seedPricesOnStart } from "../prices/seed";
 import { DEFAULT_BINARY_SEARCH, resolveFleetServices } from "../services/resolve";
 
 const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
@@ -36,6 +37,8 @@ export const start: Command = async (_argv, io) => {
   try {
     const migrated = await runMigrations(services.databaseUrl);
     io.stderr.write(`heidrun: database ready (${migrated.applied} migrations applied)\n`);
+    const seeded = await seedPricesOnStart(services.databaseUrl, config.settings.currency);
+    if (seeded !== undefined) io.stderr.write(`${seeded}\n`);
   } catch (error) {
     await services.stop();
     throw error;
