@@ -1,7 +1,7 @@
+import { runIngress } from "@heidrun/ingress";
 import type { Command } from "../io";
 
-// Filled by issue 3; until then the command says so instead of pretending to work.
 export const ingress: Command = async (_argv, io) => {
-  io.stderr.write("heidrun ingress: not built yet (issue 3)\n");
-  return 1;
+  await runIngress(io.config, { stopSignal: io.stopSignal });
+  return 0;
 };
