@@ -219,6 +219,15 @@ export const settingsSchema = z
       })
       .strict()
       .prefault({}),
+    metrics: z
+      .object({
+        /** Each process serves /metrics here; 0 = any free port (several workers on one host). Restart to change. */
+        host: z.string().min(1).default("127.0.0.1"),
+        ingressPort: z.number().int().min(0).max(65_535).default(9464),
+        workerPort: z.number().int().min(0).max(65_535).default(0),
+      })
+      .strict()
+      .prefault({}),
     auditHeadLogIntervalMs: positiveMs.default(300_000),
     tls: tlsSettings,
     tracing: tracingSettings,

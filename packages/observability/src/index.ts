@@ -1,5 +1,6 @@
 export * from "./logger";
 export * from "./metrics";
+export * from "./metrics-server";
 export * from "./tls";
 export * from "./tracing";
 export * from "./tracing-batch";
