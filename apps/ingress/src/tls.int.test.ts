@@ -1,5 +1,6 @@
-import { credentials, status } from "@grpc/grpc-js";
+import { credentials, makeGenericClientConstructor, status } from "@grpc/grpc-js";
 import { AccountServiceClient, Balance, GetBalanceRequest } from "@heidrun/proto";
+import { service as healthService } from "grpc-health-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { CallContext } from "./context";
 import {
@@ -106,5 +107,24 @@ describe("the ingress over mutual TLS with a key bound to a certificate subject"
     plain.close();
     noCert.close();
     expect(errors.map((error) => error.code)).toEqual([status.UNAVAILABLE, status.UNAVAILABLE]);
+  });
+
+  it("answers health checks over mutual TLS", async () => {
+    const Health = makeGenericClientConstructor(healthService, "Health");
+    const health = new Health(
+      t.address,
+      credentials.createSsl(certs.caA.certPem, yggdrasil.keyPem, yggdrasil.certPem),
+      NAME_OVERRIDE,
+    ) as unknown as {
+      Check(request: object, callback: (error: Error | null, response: { status: string }) => void): void;
+      close(): void;
+    };
+    const response = await new Promise<{ status: string }>((resolve, reject) =>
+      health.Check({ service: "heidrun.v1.TokenService" }, (error, value) =>
+        error ? reject(error) : resolve(value),
+      ),
+    );
+    health.close();
+    expect(response.status).toBe("SERVING");
   });
 });
