@@ -118,3 +118,8 @@ export async function recentPreauthOutcomes(db: DbOrTx, windowSeconds: number): 
     GROUP BY status`);
   return new Map(result.rows.map((row) => [row.status, row.n]));
 }
+
+/** A round trip to Postgres (health checks). */
+export async function pingDatabase(db: DbOrTx): Promise<void> {
+  await db.execute(sql`SELECT 1`);
+}

@@ -171,3 +171,33 @@ export async function countRerunCandidates(db: DbOrTx, filters: RerunFilters): P
   const normalized = filtersOf(filters);
   return countFailedSettlements(db, normalized, await databaseNow(db), normalized.limit);
 }
+
+export interface RecordedRerun {
+  requestId: string;
+  matched: bigint;
+  requeued: bigint;
+  actor: string;
+  createdAt: Date;
+}
+
+/** A rerun as rerun_requests recorded it (the dashboard shows it after the button). */
+export async function findRerunRequest(db: DbOrTx, requestId: string): Promise<RecordedRerun | undefined> {
+  const result = await db.execute<{
+    matched: bigint;
+    requeued: bigint;
+    actor: string;
+    created_at: string;
+  }>(sql`
+    SELECT matched, requeued, actor, ${utcMillisText("created_at")} AS created_at
+    FROM rerun_requests WHERE request_id = ${requestId}`);
+  const row = result.rows[0];
+  return row
+    ? {
+        requestId,
+        matched: row.matched,
+        requeued: row.requeued,
+        actor: row.actor,
+        createdAt: new Date(row.created_at),
+      }
+    : undefined;
+}

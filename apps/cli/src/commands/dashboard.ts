@@ -1,7 +1,8 @@
+import { runDashboard } from "@heidrun/dashboard";
 import type { Command } from "../io";
 
-// Filled by issue 10; until then the command says so instead of pretending to work.
+/** `heidrun dashboard`: Bull Board, the settlement overview and /metrics on HEIDRUN_DASHBOARD_ADDR until stopped. */
 export const dashboard: Command = async (_argv, io) => {
-  io.stderr.write("heidrun dashboard: not built yet (issue 10)\n");
-  return 1;
+  await runDashboard(io.config, { stopSignal: io.stopSignal });
+  return 0;
 };
