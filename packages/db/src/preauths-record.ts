@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { DomainError, type ReplayValue, requestFingerprint } from "@heidrun/core";
+import { type ReplayValue, requestFingerprint } from "@heidrun/core";
 import { type SQL, sql } from "drizzle-orm";
 import type { DbOrTx } from "./pool";
 import type { PreauthStatus } from "./schema";
@@ -103,10 +103,4 @@ export async function getPreauth(db: DbOrTx, preauthId: string): Promise<Preauth
   const result = await db.execute<Row>(sql`SELECT ${columns} FROM preauths WHERE preauth_id = ${preauthId}`);
   const row = result.rows[0];
   return row && recordOf(row);
-}
-
-export function firstRow(rows: Row[], what: string): Row {
-  const row = rows[0];
-  if (!row) throw new DomainError("INTERNAL", `pre-authorization statement for ${what} returned no row`);
-  return row;
 }
