@@ -1,14 +1,15 @@
 import type { ConfigStore } from "@heidrun/config";
 import { createDb, createPool, PriceCache, priceChannel } from "@heidrun/db";
 import {
-  createLogger,
+  createProcessLogger,
   createRegistry,
+  serveMetrics,
   startTracing,
   tracePgPool,
   traceRedis,
   tracingEnabled,
 } from "@heidrun/observability";
-import { createRedis, SettlementProducer } from "@heidrun/queue";
+import { createRedis, enforceRedisDurability, redisReady, SettlementProducer } from "@heidrun/queue";
 import { createTokenizerRegistry, TokenCountingService } from "@heidrun/tokenizers";
 import type { IngressDeps } from "./context";
 import { createIngress } from "./server";
@@ -26,8 +27,8 @@ export interface OwnedIngressDeps {
  */
 export function createIngressDeps(config: ConfigStore): OwnedIngressDeps {
   const current = config.current();
-  const log = createLogger({ name: "ingress", level: current.logLevel });
-  const pool = createPool(current.databaseUrl, { applicationName: "heidrun-ingress" });
+  const log = createProcessLogger("ingress", current);
+  const pool = createPool(current.databaseUrl, { applicationName: "heidrun-ingress", role: "heidrun_app" });
   const redis = createRedis(current.redisUrl, "producer");
   if (tracingEnabled()) {
     // Queries and Redis commands made inside a traced call become its child spans.
@@ -120,13 +121,24 @@ export async function runIngress(config: ConfigStore, options: RunIngressOptions
   );
   config.watch();
   const ingress = createIngress(deps);
+  const { host, ingressPort } = config.current().settings.metrics;
+  let metrics: Awaited<ReturnType<typeof serveMetrics>> | undefined;
   try {
+    await redisReady(deps.redis).catch(() =>
+      deps.log.warn("Redis not reachable yet; health says NOT_SERVING until it is"),
+    );
+    if (deps.redis.status === "ready") {
+      await enforceRedisDurability(deps.redis, config.current().settings.redis.durabilityCheck, deps.log);
+    }
     await start();
+    metrics = await serveMetrics(deps.registry, host, ingressPort);
+    deps.log.info({ metrics: `http://${host}:${metrics.port}/metrics` }, "ingress metrics listening");
     await ingress.start(config.current().grpcAddr);
     const signal = await (options.stopSignal ?? firstSignal());
     deps.log.info({ signal }, "stop requested");
     await ingress.stop();
   } finally {
+    await metrics?.close();
     await close();
     await tracing.shutdown();
   }

@@ -1,6 +1,12 @@
 import type { ConfigStore } from "@heidrun/config";
 import { createDb, createPool, PriceCache, priceChannel } from "@heidrun/db";
-import { createLogger, createRegistry, type Registry } from "@heidrun/observability";
+import {
+  createProcessLogger,
+  createRegistry,
+  type Registry,
+  serveMetrics,
+  startTracing,
+} from "@heidrun/observability";
 import { createRedis, enforceRedisDurability } from "@heidrun/queue";
 import { createWorker, type SettlementWorker, type WorkerDeps } from "./worker";
 
@@ -26,8 +32,12 @@ export async function runWorker(
   extras: RunWorkerExtras = {},
 ): Promise<void> {
   const current = config.current();
-  const log = createLogger({ name: "worker", level: current.logLevel });
-  const pool = createPool(current.databaseUrl, { applicationName: "heidrun-worker", max: 10 });
+  const log = createProcessLogger("worker", current);
+  const pool = createPool(current.databaseUrl, {
+    applicationName: "heidrun-worker",
+    max: 10,
+    role: "heidrun_app",
+  });
   const db = createDb(pool);
   const connection = createRedis(current.redisUrl, "worker");
   const subscriber = createRedis(current.redisUrl, "subscriber");
@@ -44,8 +54,13 @@ export async function runWorker(
     log.error({ problems: error.problems }, "settings file rejected, keeping the old"),
   );
   config.watch();
+  const tracing = startTracing({ serviceName: "heidrun-worker", ...current.settings.tracing });
+  let metrics: Awaited<ReturnType<typeof serveMetrics>> | undefined;
   try {
     await enforceRedisDurability(connection, current.settings.redis.durabilityCheck, log);
+    const { host, workerPort } = current.settings.metrics;
+    metrics = await serveMetrics(registry, host, workerPort);
+    log.info({ metrics: `http://${host}:${metrics.port}/metrics` }, "worker metrics listening");
     const worker = createWorker({ config, log, registry, pool, db, connection, priceCache, ...extras });
     await worker.start();
     io.onStarted?.(worker);
@@ -53,6 +68,8 @@ export async function runWorker(
     log.info({ signal }, "stop requested");
     await worker.stop();
   } finally {
+    await tracing.shutdown().catch(() => {});
+    await metrics?.close();
     await Promise.allSettled([
       pool.end(),
       connection.quit().catch(() => connection.disconnect()),

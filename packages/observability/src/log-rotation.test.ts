@@ -10,7 +10,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function highestNumber(): number {
   const numbers = readdirSync(dir).map((f) => Number(f.split(".")[1]));
-  return numbers.length ? numbers.reduce((a, b) => (a > b ? a : b)) : 0;
+  return Math.max(0, ...numbers);
 }
 
 async function until(condition: () => boolean): Promise<void> {

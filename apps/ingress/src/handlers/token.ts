@@ -1,4 +1,4 @@
-import { DomainError, requestFingerprint } from "@heidrun/core";
+import { requestFingerprint } from "@heidrun/core";
 import { aggregateUsage, type UsageGranularity, type UsageGroupBy } from "@heidrun/db";
 import {
   Granularity,
@@ -24,8 +24,29 @@ export function createTokenHandlers(deps: IngressDeps): TokenHandlers {
   const track = (items: readonly TrackTokensRequest[], ctx: CallContext, prefix: string) =>
     trackUsage(deps, items, ctx, prefix);
   return {
-    async countTokens(_request, _ctx) {
-      throw new DomainError("UNIMPLEMENTED", "TokenService.CountTokens is not implemented yet");
+    async countTokens(request) {
+      const { providerId, model } = request;
+      const count = (input: { text: string } | { messages: typeof request.messages }) =>
+        deps.tokenCounter.countTokens({ providerId, model, ...input });
+      // Counts the caller already knows are taken as given (and exact); text is counted with the model's tokenizer.
+      const input =
+        request.inputText !== ""
+          ? await count({ text: request.inputText })
+          : request.messages.length > 0
+            ? await count({ messages: request.messages })
+            : undefined;
+      const output = request.outputText !== "" ? await count({ text: request.outputText }) : undefined;
+      const tokenizer = input ?? output ?? (await count({ text: "" }));
+      const inputTokens = input?.tokens ?? request.inputTokens;
+      const outputTokens = output?.tokens ?? request.outputTokens;
+      return {
+        requestId: request.requestId,
+        inputTokens,
+        outputTokens,
+        totalTokens: inputTokens + outputTokens,
+        tokenizer: tokenizer.tokenizer,
+        exact: (input?.exact ?? true) && (output?.exact ?? true),
+      };
     },
     async trackTokens(request, ctx) {
       const [result] = await track([request], ctx, "");
