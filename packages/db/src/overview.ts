@@ -1,6 +1,6 @@
 import { sql } from "drizzle-orm";
 import type { DbOrTx } from "./pool";
-import { utcMillisText } from "./rerun-select";
+import { reasonGroup, utcMillisText } from "./rerun-select";
 
 export * from "./overview-metrics";
 
@@ -51,7 +51,7 @@ export async function settledTodayByProvider(db: DbOrTx): Promise<SettledToday> 
 }
 
 export interface FailedGroup {
-  /** The exact failure reason; a rerun of the group selects by it. */
+  /** The reason without timestamps and ids (reasonGroup); a rerun of the group selects by it. */
   reason: string;
   count: bigint;
   providers: string[];
@@ -68,7 +68,7 @@ export async function failedSettlementGroups(db: DbOrTx, limit = 50): Promise<Fa
     first_at: string;
     last_at: string;
   }>(sql`
-    SELECT coalesce(failure_reason, '') AS reason, count(*)::bigint AS n,
+    SELECT ${reasonGroup(sql`failure_reason`)} AS reason, count(*)::bigint AS n,
       array_agg(DISTINCT provider_id ORDER BY provider_id) AS providers,
       ${utcMillisText("min(settled_at)")} AS first_at, ${utcMillisText("max(settled_at)")} AS last_at
     FROM settlements WHERE status = 'failed'

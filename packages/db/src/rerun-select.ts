@@ -12,6 +12,16 @@ export function utcMillisText(expression: string): SQL {
   return sql.raw(`to_char((${expression}) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`);
 }
 
+/**
+ * A failure reason without its instance details, so alike failures form one group: timestamps become "…", and
+ * so do the ids after "pre-auth" and "request" ("no price for provider p and model m … at …").
+ */
+export function reasonGroup(column: SQL): SQL {
+  const timestamp = "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?Z";
+  const id = "(pre-auth|request) [A-Za-z0-9._:~-]+";
+  return sql`regexp_replace(regexp_replace(coalesce(${column}, ''), ${timestamp}, '…', 'g'), ${id}, '\\1 …', 'g')`;
+}
+
 /** Where a page ends: the last row's (settled_at, request_id), ascending. */
 export interface FailedCursor {
   failedAt: string;
@@ -43,7 +53,8 @@ function filterConditions(filters: RerunFilters, before: Date): SQL[] {
   where.push(sql`s.settled_at < ${before.toISOString()}::timestamptz`);
   if (filters.reasonContains)
     where.push(sql`strpos(lower(s.failure_reason), lower(${filters.reasonContains})) > 0`);
-  if (filters.reason !== undefined) where.push(sql`s.failure_reason = ${filters.reason}`);
+  if (filters.reason !== undefined)
+    where.push(sql`${reasonGroup(sql`s.failure_reason`)} = ${filters.reason}`);
   return where;
 }
 

@@ -6,7 +6,7 @@ export interface RerunFilters {
   until?: Date;
   /** Case-insensitive part of the failure reason. */
   reasonContains?: string;
-  /** The exact failure reason: one group of the dashboard's overview. */
+  /** One group of the dashboard's overview: the failure reason with its timestamps and ids left out (reasonGroup). */
   reason?: string;
   /** At most this many; 0 or unset: all that match. */
   limit?: number;
@@ -21,7 +21,7 @@ export interface RerunRequest extends RerunFilters {
   dryRun?: boolean;
   /** Rows per keyset page (default 500). */
   pageSize?: number;
-  /** After each page, with the running totals and that page's requeued request ids. */
+  /** After each page, with the running totals and the request ids that page has queued. */
   onPage?: (progress: RerunProgress) => void;
 }
 
@@ -37,8 +37,8 @@ export interface RerunCounts {
 }
 
 export interface RerunProgress extends RerunCounts {
-  /** Request ids this page requeued (to follow their outcome). */
-  pageRequeued: string[];
+  /** Request ids of this page with a job queued now: requeued, or in flight already (to follow their outcome). */
+  pageQueued: string[];
 }
 
 export interface RerunResult extends RerunCounts {

@@ -119,7 +119,7 @@ export async function rerunFailedSettlements(
     taken += rows.length;
     counts.matched += BigInt(rows.length);
     cursor = cursorOf(rows[rows.length - 1]!);
-    const pageRequeued: string[] = [];
+    const pageQueued: string[] = [];
     if (!dryRun) {
       const settled = await settledAmong(
         db,
@@ -131,13 +131,13 @@ export async function rerunFailedSettlements(
         .map((row) => requeueItemOf(row, request.actor));
       const outcomes = await requeuer.requeue(items);
       outcomes.forEach((outcome, i) => {
-        if (outcome === "added" || outcome === "retried") {
-          counts.requeued += 1n;
-          pageRequeued.push(items[i]!.requestId);
-        } else if (outcome === "in_flight") counts.inFlight += 1n;
+        if (outcome === "skipped") return;
+        if (outcome === "in_flight") counts.inFlight += 1n;
+        else counts.requeued += 1n;
+        pageQueued.push(items[i]!.requestId);
       });
     }
-    request.onPage?.({ ...counts, pageRequeued });
+    request.onPage?.({ ...counts, pageQueued });
     if (rows.length < Math.min(pageSize, room)) break;
   }
   if (dryRun) return { ...counts, replayed: false, startedAt };
