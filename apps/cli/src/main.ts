@@ -40,6 +40,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
     summary: "drive the ingress like Yggdrasil does",
     load: async () => (await import("./commands/simulate")).simulate,
   },
+  demo: {
+    summary: "start the fleet, simulate a minute of traffic, show where to look",
+    load: async () => (await import("./commands/demo")).demo,
+  },
 };
 
 function usage(): string {
