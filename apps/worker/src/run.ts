@@ -6,6 +6,7 @@ import {
   type Registry,
   serveMetrics,
   startTracing,
+  tracePgPool,
 } from "@heidrun/observability";
 import { createRedis, enforceRedisDurability } from "@heidrun/queue";
 import { createWorker, type SettlementWorker, type WorkerDeps } from "./worker";
@@ -55,6 +56,11 @@ export async function runWorker(
   );
   config.watch();
   const tracing = startTracing({ serviceName: "heidrun-worker", ...current.settings.tracing });
+  if (tracing.enabled) {
+    // Each batch transaction's statements become children of its span.
+    tracePgPool(pool);
+    log.info({ otlpEndpoint: current.settings.tracing.otlpEndpoint }, "tracing on: exporting spans");
+  }
   let metrics: Awaited<ReturnType<typeof serveMetrics>> | undefined;
   try {
     await enforceRedisDurability(connection, current.settings.redis.durabilityCheck, log);

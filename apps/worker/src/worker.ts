@@ -1,6 +1,6 @@
 import type { Config, ConfigStore } from "@heidrun/config";
 import type { Db, PriceCache, SettleItem, SettleOutcome } from "@heidrun/db";
-import type { Logger, Registry } from "@heidrun/observability";
+import { BatchTracing, type Logger, type Registry } from "@heidrun/observability";
 import { Batcher, SETTLEMENT_QUEUE } from "@heidrun/queue";
 import { type Job, UnrecoverableError, Worker, type WorkerOptions } from "bullmq";
 import type { Redis } from "ioredis";
@@ -64,19 +64,25 @@ export function createWorker(deps: WorkerDeps): SettlementWorker {
     options: () => ({ prices: deps.priceCache, ...settleOptions(config.current()) }),
     ...(deps.afterCommit ? { afterCommit: deps.afterCommit } : {}),
   });
+  // Each job's span continues the trace of the call that queued it; each batch's span links them all.
+  const tracing = new BatchTracing<SettleItem>();
   const batcher = new Batcher<SettleItem, SettleOutcome>({
     maxSize: () => config.current().settings.worker.batchSize,
     lingerMs: () => config.current().settings.worker.lingerMs,
     flush: (items) => {
       metrics.batchSize.observe(items.length);
-      return runner.flush(items);
+      return tracing.batch("settle batch", items, () => runner.flush(items));
     },
   });
 
   const processor = async (job: Job): Promise<SettleJobResult> => {
     let outcome: SettleOutcome;
     try {
-      outcome = await batcher.add(settleItemOfJob(job.name, job.data));
+      const item = settleItemOfJob(job.name, job.data);
+      outcome = await tracing.job(`settle ${job.name}`, job.data.trace, item, (it) => batcher.add(it), {
+        "messaging.message.id": job.id ?? "",
+        "heidrun.request_id": item.requestId,
+      });
     } catch (error) {
       metrics.jobs.inc({ outcome: error instanceof UnrecoverableError ? "failed" : "retried" });
       throw error;
