@@ -17,7 +17,8 @@ export interface CorePricingBenchResult {
   /** calculateCost calls per second on one core. */
   heidrun: number;
   unit: string;
-  goal: number;
+  /** What passes, in words (the shared shape of bench/lib/result.ts). */
+  goal: string;
   pass: boolean;
   calculateCostPerSecond: number;
   /** calculateCost with every count and price near the contract's maximum. */
@@ -133,7 +134,7 @@ export function run(opts: { quick: boolean }): CorePricingBenchResult {
     path: "core/calculateCost",
     heidrun: calculateCostPerSecond,
     unit: "calculations/s (1 core)",
-    goal: GOAL_PER_SECOND,
+    goal: ">= 1,000,000/s (calculateCost, extreme inputs, splitCommission each)",
     pass: [calculateCostPerSecond, calculateCostExtremePerSecond, splitCommissionPerSecond].every(
       (perSecond) => perSecond >= GOAL_PER_SECOND,
     ),
@@ -150,7 +151,7 @@ function readable(result: CorePricingBenchResult): string {
     `core pricing: calculateCost ${perSecond(result.calculateCostPerSecond)} ` +
     `(${perSecond(result.calculateCostExtremePerSecond)} at 10^12 tokens × 10^12 micros/Mtok), ` +
     `splitCommission ${perSecond(result.splitCommissionPerSecond)} on one core ` +
-    `(goal ${perSecond(result.goal)} each): ${result.pass ? "PASS" : "FAIL"}`
+    `(goal ${perSecond(GOAL_PER_SECOND)} each): ${result.pass ? "PASS" : "FAIL"}`
   );
 }
 
