@@ -8,7 +8,7 @@ import {
   type ServiceError,
   status,
 } from "@grpc/grpc-js";
-import { parseSettings } from "@heidrun/config";
+import { type ConfigError, parseSettings } from "@heidrun/config";
 import { silentLogger } from "@heidrun/observability";
 import { HealthImplementation, service as healthService } from "grpc-health-check";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -109,7 +109,7 @@ async function servedCertificate(port: number): Promise<{ cn: string | undefined
 }
 
 describe("gRPC transport security", () => {
-  it("plaintext stays plaintext: a TLS client cannot talk to it", async () => {
+  it("plaintext: insecure clients are served", async () => {
     const { port, transport } = await serve({ mode: "plaintext" });
     expect(transport.mode).toBe("plaintext");
     const plain = healthClient(port, credentials.createInsecure());
@@ -190,5 +190,37 @@ describe("gRPC transport security", () => {
     const [error] = (await failed) as [Error];
     expect(error.message).toMatch(/^unusable TLS files .*key values mismatch/);
     expect((await servedCertificate(port)).cn).toBe("heidrun-1");
+  });
+});
+
+describe("tls settings", () => {
+  const problems = (tls: Record<string, unknown>) => {
+    try {
+      parseSettings({ tls });
+      return [];
+    } catch (error) {
+      return (error as ConfigError).problems;
+    }
+  };
+
+  it("names the files a mode needs and refuses key bindings without mutual TLS", () => {
+    expect(problems({ mode: "mtls", certFile: "/c" })).toEqual([
+      "tls.keyFile: is required when mode is mtls",
+      "tls.caFile: is required when mode is mtls",
+    ]);
+    expect(
+      problems({ mode: "tls", certFile: "/c", keyFile: "/k", keySubjects: { ygg00001: "CN=y" } }),
+    ).toEqual([
+      "tls.keySubjects: binding keys to certificate subjects needs mode mtls (no client certificate otherwise)",
+    ]);
+    expect(problems({ dashboard: { mode: "tls" } })).toEqual([
+      "tls.dashboard.certFile: is required when mode is tls",
+      "tls.dashboard.keyFile: is required when mode is tls",
+    ]);
+  });
+
+  it("defaults to plaintext, with the dashboard falling back to the gRPC port's files", () => {
+    expect(parseSettings({}).tls.mode).toBe("plaintext");
+    expect(problems({ mode: "tls", certFile: "/c", keyFile: "/k", dashboard: { mode: "tls" } })).toEqual([]);
   });
 });
