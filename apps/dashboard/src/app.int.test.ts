@@ -2,9 +2,11 @@ import { createDb, createPool } from "@heidrun/db";
 import { createRedis } from "@heidrun/queue";
 import { useTestContext } from "@heidrun/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runDashboard } from "./run";
 import {
   ADMIN_KEY,
   basicAuth,
+  dashboardTestConfig,
   insertFailedSettlement,
   insertSettledSettlement,
   startTestDashboard,
@@ -207,5 +209,25 @@ describe("dashboard HTTP", () => {
     } finally {
       await open.close();
     }
+  });
+
+  it("runDashboard wires it from the configuration and stops on the signal", async () => {
+    let stop: (signal: string) => void = () => {};
+    const stopSignal = new Promise<string>((resolve) => (stop = resolve));
+    let listening: (url: string) => void = () => {};
+    const url = new Promise<string>((resolve) => (listening = resolve));
+    const running = runDashboard(dashboardTestConfig(ctx()), { stopSignal, onListening: listening });
+    const base = await Promise.race([url, running.then(() => Promise.reject(new Error("stopped early")))]);
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(metrics).toContain('heidrun_failed_settlements{process_role="dashboard"} ');
+    expect(metrics).toContain(
+      'heidrun_queue_jobs{queue="settlements",state="waiting",process_role="dashboard"} ',
+    );
+    const page = await fetch(`${base}/`, { headers: ADMIN });
+    expect(page.status).toBe(200);
+    stop("SIGTERM");
+    await running;
+    await expect(fetch(`${base}/healthz`)).rejects.toThrow();
   });
 });

@@ -9,8 +9,8 @@ import {
   registerQueueGauges,
   SettlementRequeuer,
 } from "@heidrun/db";
-import { createLogger, createRegistry, loadHttpsOptions, type Registry } from "@heidrun/observability";
-import { createRedis, SETTLEMENT_QUEUE, SettlementProducer } from "@heidrun/queue";
+import { createProcessLogger, createRegistry, loadHttpsOptions, type Registry } from "@heidrun/observability";
+import { createRedis, redisReady, SETTLEMENT_QUEUE, SettlementProducer } from "@heidrun/queue";
 import { Queue } from "bullmq";
 import type { Express } from "express";
 import { createDashboardApp, type DashboardDeps } from "./app";
@@ -35,8 +35,13 @@ export async function createDashboardDeps(
 ): Promise<OwnedDashboardDeps> {
   const current = config.current();
   const { queue: queueSettings, idempotencyWindowSeconds } = current.settings;
-  const log = createLogger({ name: "dashboard", level: current.logLevel });
-  const pool = createPool(current.databaseUrl, { applicationName: "heidrun-dashboard", max: 5 });
+  const log = createProcessLogger("dashboard", current);
+  // The application role: it may append to the audit trail (a rerun) but never rewrite it.
+  const pool = createPool(current.databaseUrl, {
+    applicationName: "heidrun-dashboard",
+    max: 5,
+    role: "heidrun_app",
+  });
   const db = createDb(pool);
   const redis = createRedis(current.redisUrl, "producer");
   const producer = new SettlementProducer({
@@ -44,6 +49,10 @@ export async function createDashboardDeps(
     prefix: queueSettings.prefix,
     settings: () => ({ ...config.current().settings.queue, idempotencyWindowSeconds }),
   });
+  // A producer connection rejects commands until it is connected: wait for it, so /healthz does not start red.
+  await redisReady(redis, 5000).catch((error: unknown) =>
+    log.warn({ err: error }, "Redis not ready yet; /healthz answers 503 until it is"),
+  );
   const others: Queue[] = [];
   try {
     const names = await discoverQueueNames(redis, queueSettings.prefix);

@@ -1,5 +1,5 @@
 import type { ConfigStore } from "@heidrun/config";
-import { createDb, createPool, PriceCache, priceChannel } from "@heidrun/db";
+import { createDb, createPool, PriceCache, priceChannel, registerQueueGauges } from "@heidrun/db";
 import {
   createProcessLogger,
   createRegistry,
@@ -52,6 +52,7 @@ export function createIngressDeps(config: ConfigStore): OwnedIngressDeps {
     prefix: current.settings.queue.prefix,
     settings: () => ({ ...settings().queue, idempotencyWindowSeconds: settings().idempotencyWindowSeconds }),
   });
+  registerQueueGauges(registry, () => [producer.queue]);
   const tokenizers = createTokenizerRegistry({ modelMap: current.settings.tokenizers.modelMap });
   const tokenCounter = new TokenCountingService(tokenizers, {
     offThreadThresholdBytes: current.settings.tokenizers.offThreadThresholdBytes,

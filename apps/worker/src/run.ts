@@ -1,5 +1,5 @@
 import type { ConfigStore } from "@heidrun/config";
-import { createDb, createPool, PriceCache, priceChannel } from "@heidrun/db";
+import { createDb, createPool, PriceCache, priceChannel, reconcilerService } from "@heidrun/db";
 import {
   createProcessLogger,
   createRegistry,
@@ -67,7 +67,18 @@ export async function runWorker(
     const { host, workerPort } = current.settings.metrics;
     metrics = await serveMetrics(registry, host, workerPort);
     log.info({ metrics: `http://${host}:${metrics.port}/metrics` }, "worker metrics listening");
-    const worker = createWorker({ config, log, registry, pool, db, connection, priceCache, ...extras });
+    const services = [reconcilerService({ config, db, connection, log, registry })];
+    const worker = createWorker({
+      config,
+      log,
+      registry,
+      pool,
+      db,
+      connection,
+      priceCache,
+      services,
+      ...extras,
+    });
     await worker.start();
     io.onStarted?.(worker);
     const signal = await io.stopSignal;

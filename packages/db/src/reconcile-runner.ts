@@ -1,7 +1,10 @@
-import type { Logger } from "@heidrun/observability";
+import type { Logger, Registry } from "@heidrun/observability";
+import { type ProducerSettings, SettlementProducer } from "@heidrun/queue";
+import type { Redis } from "ioredis";
+import { registerQueueGauges } from "./overview-metrics";
 import type { DbOrTx } from "./pool";
 import { type ReconcileOptions, type ReconcileReport, reconcileSettlements } from "./reconcile";
-import type { SettlementRequeuer } from "./rerun-queue";
+import { SettlementRequeuer } from "./rerun-queue";
 
 export interface ReconcilerOptions {
   db: DbOrTx;
@@ -64,15 +67,55 @@ export function startReconciler(options: ReconcilerOptions): Reconciler {
   };
 }
 
-/** The reconciler as a worker service (`services` of createWorker): started and stopped with the worker. */
-export function reconcilerService(options: ReconcilerOptions): { start(): void; stop(): Promise<void> } {
+/** The settings the worker's reconciler reads (a ConfigStore of @heidrun/config satisfies it). */
+export interface ReconcilerConfig {
+  current(): {
+    settings: {
+      worker: { reconcileIntervalMs: number };
+      queue: Omit<ProducerSettings, "idempotencyWindowSeconds"> & { prefix: string };
+      idempotencyWindowSeconds: number;
+    };
+  };
+}
+
+export interface ReconcilerServiceDeps {
+  config: ReconcilerConfig;
+  db: DbOrTx;
+  /** The worker's Redis connection (not closed by stop()). */
+  connection: Redis;
+  log: Logger;
+  /** When given, the queue gauges (heidrun_queue_jobs, …) are registered on it as well. */
+  registry?: Registry;
+  onRun?: (report: ReconcileReport) => void;
+}
+
+/**
+ * Everything a worker process runs beside settling, as one service for createWorker's `services`: the periodic
+ * reconciler (settings.worker.reconcileIntervalMs) and the queue gauges of its /metrics.
+ */
+export function reconcilerService(deps: ReconcilerServiceDeps): { start(): void; stop(): Promise<void> } {
+  const settings = () => deps.config.current().settings;
+  const producer = new SettlementProducer({
+    connection: deps.connection,
+    prefix: settings().queue.prefix,
+    settings: () => ({ ...settings().queue, idempotencyWindowSeconds: settings().idempotencyWindowSeconds }),
+  });
+  if (deps.registry) registerQueueGauges(deps.registry, () => [producer.queue]);
   let reconciler: Reconciler | undefined;
   return {
     start() {
-      reconciler ??= startReconciler(options);
+      reconciler ??= startReconciler({
+        db: deps.db,
+        requeuer: new SettlementRequeuer(producer),
+        log: deps.log,
+        intervalMs: () => settings().worker.reconcileIntervalMs,
+        options: () => ({ keepFailedSeconds: settings().queue.keepFailedSeconds, actor: "worker-reconcile" }),
+        ...(deps.onRun ? { onRun: deps.onRun } : {}),
+      });
     },
     async stop() {
       await reconciler?.stop();
+      await producer.close();
     },
   };
 }

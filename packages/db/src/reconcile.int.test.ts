@@ -1,11 +1,11 @@
-import { silentLogger } from "@heidrun/observability";
+import { createRegistry, silentLogger } from "@heidrun/observability";
 import { jobIdFor, SettlementProducer } from "@heidrun/queue";
 import { useTestContext } from "@heidrun/testing";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { creditAccount } from "./accounts";
 import { authorizeHold, captureHold, hashedFingerprint } from "./preauths";
-import { type ReconcileReport, reconcileSettlements, startReconciler } from "./reconcile";
+import { type ReconcileReport, reconcilerService, reconcileSettlements, startReconciler } from "./reconcile";
 import { SettlementRequeuer } from "./rerun-queue";
 
 const ctx = useTestContext();
@@ -157,5 +157,43 @@ describe("reconcileSettlements", () => {
     expect(summary(runs[0]!)).toEqual(["capture_unsettled periodic-cap added"]);
     expect(summary(runs[1]!)).toEqual([]);
     expect(await producer.queue.getJobState(jobIdFor(lost.requestId))).toBe("waiting");
+  });
+
+  it("as a worker service: reconciles on the settings' interval and exposes the queue gauges", async () => {
+    const lost = await capture("service");
+    const registry = createRegistry();
+    const settings = {
+      worker: { reconcileIntervalMs: 20 },
+      queue: {
+        prefix: ctx().redisPrefix,
+        attempts: 3,
+        backoffMs: 100,
+        keepCompletedSeconds: 3600,
+        keepFailedSeconds: KEEP_FAILED_SECONDS,
+      },
+      idempotencyWindowSeconds: 3600,
+    };
+    let wake: () => void = () => {};
+    const reports: ReconcileReport[] = [];
+    const service = reconcilerService({
+      config: { current: () => ({ settings }) },
+      db: ctx().db,
+      connection: ctx().newRedis({ forWorker: true }),
+      log: silentLogger(),
+      registry,
+      onRun: (report) => {
+        reports.push(report);
+        wake();
+      },
+    });
+    service.start();
+    while (reports.length < 1) await new Promise<void>((resolve) => (wake = resolve));
+    await service.stop();
+    // Reports are taken with minAge 60 s: the capture of a moment ago is not lost yet.
+    expect(reports[0]!.findings).toEqual([]);
+    expect(await producer.queue.getJobState(jobIdFor(lost.requestId))).toBe("unknown");
+    const text = await registry.metrics();
+    expect(text).toContain('heidrun_queue_jobs{queue="settlements",state="waiting"} 0\n');
+    expect(text).toContain("heidrun_queue_up 1\n");
   });
 });

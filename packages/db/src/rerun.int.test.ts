@@ -244,9 +244,11 @@ describe("rerunFailedSettlements", () => {
     expect(await queuedJobs()).toHaveLength(5);
   });
 
-  it("rejects a bad limit or an empty time range", async () => {
-    await expect(rerun({ limit: -1 })).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
-    const at = new Date("2026-03-01T00:00:00.000Z");
-    await expect(rerun({ since: at, until: at })).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
+  it("rejects a bad limit or a reversed time range; an empty range matches nothing", async () => {
+    await expect(rerun({ limit: -1 })).rejects.toMatchObject({ code: "INVALID_ARGUMENT", field: "limit" });
+    const at = new Date("2026-03-01T10:00:00.000Z");
+    const later = new Date("2026-03-02T00:00:00.000Z");
+    await expect(rerun({ since: later, until: at })).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
+    expect(await rerun({ since: at, until: at, dryRun: true })).toMatchObject({ matched: 0n });
   });
 });

@@ -43,8 +43,9 @@ function validate(request: RerunRequest): void {
     throw DomainError.invalid("limit", `must be a non-negative integer, got ${limit}`);
   if (pageSize !== undefined && (!Number.isSafeInteger(pageSize) || pageSize < 1 || pageSize > 5000))
     throw DomainError.invalid("page_size", `must be from 1 to 5000, got ${pageSize}`);
-  if (request.since && request.until && request.since >= request.until)
-    throw DomainError.invalid("until", "must be after since");
+  // [since, until): an empty range (since = until) is valid and matches nothing.
+  if (request.since && request.until && request.since > request.until)
+    throw DomainError.invalid("until", "must not be before since");
 }
 
 interface StoredRerun extends Record<string, unknown> {

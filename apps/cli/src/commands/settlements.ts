@@ -70,7 +70,11 @@ async function withQueue<T>(
   use: (db: Db, requeuer: SettlementRequeuer) => Promise<T>,
 ): Promise<T> {
   const config = io.config.current();
-  const pool = createPool(config.databaseUrl, { applicationName: "heidrun-settlements", max: 4 });
+  const pool = createPool(config.databaseUrl, {
+    applicationName: "heidrun-settlements",
+    max: 4,
+    role: "heidrun_app",
+  });
   const redis = createRedis(config.redisUrl, "producer");
   const producer = new SettlementProducer({
     connection: redis,

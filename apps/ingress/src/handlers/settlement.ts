@@ -1,5 +1,11 @@
-import { DomainError, resolveCommissionBps, splitCommission } from "@heidrun/core";
-import { type SettlementRecord, type SettlementStatus as StoredStatus, settlementHistory } from "@heidrun/db";
+import { resolveCommissionBps, splitCommission } from "@heidrun/core";
+import {
+  rerunFailedSettlements,
+  type SettlementRecord,
+  SettlementRequeuer,
+  type SettlementStatus as StoredStatus,
+  settlementHistory,
+} from "@heidrun/db";
 import { type Settlement, SettlementStatus } from "@heidrun/proto";
 import type { IngressDeps, SettlementHandlers } from "../context";
 
@@ -38,11 +44,20 @@ export function createSettlementHandlers(deps: IngressDeps): SettlementHandlers 
       });
       return { settlements: page.settlements.map(toProto), nextPageToken: page.nextPageToken };
     },
-    async rerunFailedSettlements(_request, _ctx) {
-      throw new DomainError(
-        "UNIMPLEMENTED",
-        "SettlementService.RerunFailedSettlements is not implemented yet",
-      );
+    async rerunFailedSettlements(request, ctx) {
+      // Admin only (services.ts). The one rerun path, shared with `heidrun settlements rerun` and the dashboard:
+      // idempotent by request_id (rerun_requests), audited, and unable to settle anything twice.
+      const result = await rerunFailedSettlements(deps.db, new SettlementRequeuer(deps.producer), {
+        requestId: request.requestId,
+        actor: ctx.principal.keyId,
+        providerId: request.providerId || undefined,
+        since: request.failedFrom,
+        until: request.failedTo,
+        reasonContains: request.reasonContains || undefined,
+        limit: request.limit || undefined,
+        dryRun: request.dryRun,
+      });
+      return { matched: result.matched, requeued: result.requeued };
     },
   };
 }
