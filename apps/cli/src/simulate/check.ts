@@ -158,7 +158,10 @@ async function compareExpiries(client: HeidrunClient, books: Books): Promise<voi
     }
     const p = answer.response.preauth;
     if (p?.status !== PreAuthStatus.PRE_AUTH_STATUS_EXPIRED || p.heldMicros !== 0n) {
-      books.differ(`${preauthId}: left to lapse, expected EXPIRED holding 0, got ${show(p)}`);
+      const got = p
+        ? `${PreAuthStatus[p.status]} holding ${p.heldMicros}, expires_at ${p.expiresAt?.toISOString()}`
+        : "nothing";
+      books.differ(`${preauthId}: left to lapse, expected EXPIRED holding 0, got ${got}`);
     }
   }
 }

@@ -142,7 +142,7 @@ async function runBatch(ctx: FlowContext, flow: BatchFlow): Promise<void> {
     }
     books.expect(expectedUsage(ctx, item));
   });
-  ctx.outcome("batched_items");
+  ctx.outcome("batches");
 }
 
 function trackRequest(item: TrackItem): TrackTokensRequest {

@@ -147,6 +147,7 @@ export async function runSimulation(options: SimulateOptions, io: SimulationIo):
       () => !stopped && performance.now() < endAt,
       (flow) => runFlow(ctx, flow),
     );
+    clearInterval(timer);
     redraw("");
     if (!options.quiet) for (const line of stats.summary()) print(line);
     if (!options.quiet)
