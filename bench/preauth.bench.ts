@@ -4,7 +4,7 @@
  *     row, audit record; concurrent calls share transactions);
  *   - baseline: a raw `pg` loop running the same conditional `UPDATE accounts … WHERE balance + credit_limit −
  *     held ≥ amount` alone, autocommit, with the same number in flight and the same pool size;
- *   - grpc (reported, not judged): the whole ingress, a grpc-js client in the same process.
+ *   - grpc (reported, not judged): the whole ingress in a process of its own, the grpc-js client in this one.
  *
  *   npx tsx bench/preauth.bench.ts [--quick]
  *
@@ -13,7 +13,6 @@
  */
 import { pathToFileURL } from "node:url";
 import { credentials } from "@grpc/grpc-js";
-import { ConfigStore, loadConfig, parseSettings } from "@heidrun/config";
 import {
   type AuthorizeHoldInput,
   authorizeHold,
@@ -23,11 +22,12 @@ import {
   hashedFingerprint,
   setPrice,
 } from "@heidrun/db";
-import { createIngress, createIngressDeps } from "@heidrun/ingress";
 import { type PreAuthorizeRequest, type PreAuthorizeResponse, PreAuthServiceClient } from "@heidrun/proto";
 import { createTestContext, type TestContext } from "@heidrun/testing";
 import { sql } from "drizzle-orm";
 import type pg from "pg";
+import { GRPC_SERVER, type GrpcServerOptions } from "./lib/grpc-server";
+import { type Message, TsChild } from "./lib/ipc";
 
 export interface PreauthBenchResult {
   path: string;
@@ -134,44 +134,41 @@ function rawHold(pool: pg.Pool, n: number) {
   });
 }
 
+/** PreAuthorize through the real ingress in a process of its own (bench/lib/grpc-server.ts); the client stays here. */
 async function throughGrpc(context: TestContext, seconds: number, warmUp: number): Promise<Measured> {
-  const base = loadConfig({
-    DATABASE_URL: context.databaseUrl,
-    REDIS_URL: context.redisUrl,
-    HEIDRUN_LOG_LEVEL: "silent",
-  }).current();
-  const config = new ConfigStore({
-    ...base,
-    settings: parseSettings({ queue: { prefix: context.redisPrefix } }),
-  });
-  const owned = createIngressDeps(config);
-  await owned.start();
-  const ingress = createIngress(owned.deps);
-  const { port } = await ingress.start("127.0.0.1:0");
-  const client = new PreAuthServiceClient(`127.0.0.1:${port}`, credentials.createInsecure());
-  const preAuthorize = (request: PreAuthorizeRequest) =>
-    new Promise<PreAuthorizeResponse>((resolve, reject) =>
-      client.preAuthorize(request, (error, response) => (error ? reject(error) : resolve(response))),
-    );
-  const request = (prefix: string) => (n: number) =>
-    preAuthorize({
-      requestId: `${prefix}-${n}`,
-      accountId: accountOf(n),
-      providerId: "openai",
-      model: "gpt-4o-mini",
-      estimatedInputTokens: 1_000n,
-      maxOutputTokens: 500n,
-      promptText: "",
-      messages: [],
-      ttlSeconds: 0,
-    });
+  const server = new TsChild(GRPC_SERVER, {
+    mode: "heidrun",
+    databaseUrl: context.databaseUrl,
+    redisUrl: context.redisUrl,
+    prefix: context.redisPrefix,
+    logLevel: "silent",
+  } satisfies GrpcServerOptions);
+  let client: PreAuthServiceClient | undefined;
   try {
+    const { port } = await server.next<Message & { port: number }>("listening");
+    const connected = new PreAuthServiceClient(`127.0.0.1:${port}`, credentials.createInsecure());
+    client = connected;
+    const preAuthorize = (request: PreAuthorizeRequest) =>
+      new Promise<PreAuthorizeResponse>((resolve, reject) =>
+        connected.preAuthorize(request, (error, response) => (error ? reject(error) : resolve(response))),
+      );
+    const request = (prefix: string) => (n: number) =>
+      preAuthorize({
+        requestId: `${prefix}-${n}`,
+        accountId: accountOf(n),
+        providerId: "openai",
+        model: "gpt-4o-mini",
+        estimatedInputTokens: 1_000n,
+        maxOutputTokens: 500n,
+        promptText: "",
+        messages: [],
+        ttlSeconds: 0,
+      });
     await measure(warmUp, request("grpc-warm"));
     return await measure(seconds, request("grpc"));
   } finally {
-    client.close();
-    await ingress.stop();
-    await owned.close();
+    client?.close();
+    await server.stop();
   }
 }
 
