@@ -1,9 +1,8 @@
 import type { Config, ConfigStore } from "@heidrun/config";
 import type { Db, PriceCache, SettleItem, SettleOutcome } from "@heidrun/db";
 import { BatchTracing, type Logger, type Registry } from "@heidrun/observability";
-import { Batcher, SETTLEMENT_QUEUE } from "@heidrun/queue";
+import { Batcher, type QueueConnection, SETTLEMENT_QUEUE } from "@heidrun/queue";
 import { type Job, UnrecoverableError, Worker, type WorkerOptions } from "bullmq";
-import type { Redis } from "ioredis";
 import type pg from "pg";
 import { createWorkerMetrics } from "./metrics";
 import { settleItemOfJob } from "./processors";
@@ -21,8 +20,11 @@ export interface WorkerDeps {
   registry: Registry;
   pool: pg.Pool;
   db: Db;
-  /** For BullMQ (`createRedis(url, "worker")`: maxRetriesPerRequest null). Not closed by stop(). */
-  connection: Redis;
+  /**
+   * For BullMQ (`createRedis(url, "worker")` or `createRedisCluster(nodes, "worker")`: maxRetriesPerRequest
+   * null). Not closed by stop().
+   */
+  connection: QueueConnection;
   /** Started by start() before the first job, stopped by stop(). */
   priceCache: Pick<PriceCache, "resolve" | "byVersion" | "start" | "stop">;
   services?: WorkerService[];

@@ -1,24 +1,28 @@
-import { Redis, type RedisOptions } from "ioredis";
+import { Cluster, type ClusterNode, type ClusterOptions, Redis, type RedisOptions } from "ioredis";
 
 export type RedisRole = "producer" | "worker" | "subscriber";
+
+/** What the producer and the workers accept: one Redis, or a Redis Cluster when the prefix has a hash tag. */
+export type QueueConnection = Redis | Cluster;
 
 /**
  * Producers in a request path must fail fast when Redis is down (no offline queue, no long retries), so the
  * caller hears UNAVAILABLE instead of waiting; BullMQ workers need `maxRetriesPerRequest: null` to block.
  */
+const BY_ROLE: Record<RedisRole, RedisOptions> = {
+  producer: {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectTimeout: 2000,
+    commandTimeout: 5000,
+  },
+  worker: { maxRetriesPerRequest: null, enableReadyCheck: true },
+  subscriber: { maxRetriesPerRequest: null },
+};
+
 export function createRedis(url: string, role: RedisRole, extra: RedisOptions = {}): Redis {
-  const byRole: Record<RedisRole, RedisOptions> = {
-    producer: {
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      connectTimeout: 2000,
-      commandTimeout: 5000,
-    },
-    worker: { maxRetriesPerRequest: null, enableReadyCheck: true },
-    subscriber: { maxRetriesPerRequest: null },
-  };
   const redis = new Redis(url, {
-    ...byRole[role],
+    ...BY_ROLE[role],
     connectionName: `heidrun-${role}`,
     retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
     ...extra,
@@ -28,8 +32,29 @@ export function createRedis(url: string, role: RedisRole, extra: RedisOptions = 
   return redis;
 }
 
+/**
+ * The same roles on a Redis Cluster. BullMQ works on a Cluster only when all of a queue's keys hash to one
+ * slot: the queue prefix must carry a hash tag (the default `{heidrun}` does), and so do the idempotency keys,
+ * which live under the same prefix.
+ */
+export function createRedisCluster(
+  nodes: ClusterNode[],
+  role: RedisRole,
+  extra: ClusterOptions = {},
+): Cluster {
+  const { enableOfflineQueue, ...perNode } = BY_ROLE[role];
+  const cluster = new Cluster(nodes, {
+    ...(enableOfflineQueue === undefined ? {} : { enableOfflineQueue }),
+    clusterRetryStrategy: (attempt) => Math.min(attempt * 200, 2000),
+    ...extra,
+    redisOptions: { ...perNode, connectionName: `heidrun-${role}`, ...extra.redisOptions },
+  });
+  cluster.on("error", () => {});
+  return cluster;
+}
+
 /** Resolves once the connection is ready (a producer without an offline queue rejects commands before that). */
-export function redisReady(redis: Redis, timeoutMs = 10_000): Promise<void> {
+export function redisReady(redis: QueueConnection, timeoutMs = 10_000): Promise<void> {
   if (redis.status === "ready") return Promise.resolve();
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {

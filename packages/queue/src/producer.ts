@@ -2,6 +2,7 @@ import { DomainError } from "@heidrun/core";
 import { type JobsOptions, Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import { type AnyJob, jobIdFor, SETTLEMENT_QUEUE } from "./catalog";
+import type { QueueConnection } from "./connection";
 import { redisFailure } from "./errors";
 
 export interface ProducerSettings {
@@ -37,11 +38,11 @@ const QUEUED = "q|";
  */
 export class SettlementProducer {
   readonly queue: Queue;
-  readonly #redis: Redis;
+  readonly #redis: QueueConnection;
   readonly #prefix: string;
   readonly #settings: () => ProducerSettings;
 
-  constructor(options: { connection: Redis; prefix: string; settings: () => ProducerSettings }) {
+  constructor(options: { connection: QueueConnection; prefix: string; settings: () => ProducerSettings }) {
     this.#redis = options.connection;
     this.#prefix = options.prefix;
     this.#settings = options.settings;
