@@ -38,13 +38,24 @@ async function until(count: number): Promise<void> {
   while (finished.length < count) await new Promise<void>((resolve) => (wake = resolve));
 }
 
-beforeAll(async () => {
-  // A missing browser is a broken test machine, never a reason to pass: fail loudly.
+/** Launches Debian's Chromium with a fresh profile. A missing browser fails the test, never skips it. */
+async function launchChromium(): Promise<BrowserContext> {
   if (!existsSync(CHROMIUM)) {
     throw new Error(
-      `Chromium is not installed at ${CHROMIUM}: run \`apt-get update && apt-get install -y chromium\``,
+      `Chromium is not installed at ${CHROMIUM}; install it (as root): apt-get update && apt-get install -y chromium`,
     );
   }
+  profile = mkdtempSync(join(tmpdir(), "heidrun-chromium-"));
+  return chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ARGS,
+    httpCredentials: { username: "ops", password: ADMIN_KEY },
+    viewport: { width: 1280, height: 900 },
+  });
+}
+
+beforeAll(async () => {
   dash = await startTestDashboard(ctx());
   cache = new PriceCache({
     db: ctx().db,
@@ -70,6 +81,7 @@ beforeAll(async () => {
     wake();
   });
   await worker.start();
+  const occurredAt = new Date().toISOString();
   // Usage of a model without a price: each settles as FAILED and its job lands in the failed set.
   await dash.producer.enqueueWithoutWindow(
     REQUESTS.map((requestId) => ({
@@ -87,21 +99,13 @@ beforeAll(async () => {
             cachedInputTokens: "0",
             cacheWriteTokens: "0",
           },
-          occurredAt: new Date().toISOString(),
+          occurredAt,
           actor: "test",
         },
       },
     })),
   );
   await until(REQUESTS.length);
-  profile = mkdtempSync(join(tmpdir(), "heidrun-chromium-"));
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ARGS,
-    httpCredentials: { username: "ops", password: ADMIN_KEY },
-    viewport: { width: 1280, height: 900 },
-  });
 });
 afterAll(async () => {
   await browser?.close();
@@ -112,8 +116,9 @@ afterAll(async () => {
 
 describe("dashboard in headless Chromium", () => {
   it("logs in, shows the queue in Bull Board, reruns a failed group and shows it settled", async () => {
+    browser = await launchChromium();
     expect(finished.map((f) => f.outcome)).toEqual(["failed", "failed", "failed"]);
-    const page = await browser!.newPage();
+    const page = await browser.newPage();
     const external: string[] = [];
     page.on("request", (request) => {
       if (!request.url().startsWith(dash.url)) external.push(request.url());
