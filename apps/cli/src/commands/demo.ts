@@ -62,9 +62,25 @@ function whereToLook(config: Config, adminKey: string, runId: string): string[] 
   ];
 }
 
-function stopFleet(child: ChildProcess, exited: Promise<number>): Promise<number> {
-  if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
-  return exited;
+/** The fleet, stopped with ONE SIGTERM: `heidrun start` takes a second signal as "exit now, skip the cleanup". */
+class Fleet {
+  readonly exited: Promise<number>;
+  #signalled = false;
+
+  constructor(readonly child: ChildProcess) {
+    this.exited = new Promise<number>((resolve) => child.once("exit", (code) => resolve(code ?? 1)));
+  }
+
+  signal(): void {
+    if (this.#signalled || this.child.exitCode !== null || this.child.signalCode !== null) return;
+    this.#signalled = true;
+    this.child.kill("SIGTERM");
+  }
+
+  stop(): Promise<number> {
+    this.signal();
+    return this.exited;
+  }
 }
 
 /** `npm run demo`: the first ten minutes in one command. */
@@ -95,9 +111,10 @@ export const demo: Command = async (argv, io) => {
     detached: true,
   });
   closeSync(log);
-  const exited = new Promise<number>((resolve) => child.once("exit", (code) => resolve(code ?? 1)));
-  const killOnExit = () => child.kill("SIGTERM");
-  process.once("exit", killOnExit);
+  const fleet = new Fleet(child);
+  // Should the demo be made to exit at once (a second Ctrl-C), the fleet still stops, in the background.
+  const stopOnExit = () => fleet.signal();
+  process.once("exit", stopOnExit);
   const shownLog = relative(process.cwd(), logFile) || logFile;
   print(`starting the fleet (npm start: services, migrations, example prices, ingress, worker, dashboard)`);
   print(`  fleet logs: ${shownLog}`);
@@ -106,14 +123,14 @@ export const demo: Command = async (argv, io) => {
   try {
     const serving = await waitForServing(options.target, {
       timeoutMs: SERVING_TIMEOUT_MS,
-      abort: Promise.race([exited, io.stopSignal]),
+      abort: Promise.race([fleet.exited, io.stopSignal]),
     });
     if (serving !== "SERVING") {
       io.stderr.write(
         `heidrun demo: the fleet did not report SERVING at ${options.target} (${serving}); the end of its log:\n` +
           `${lastLines(logFile, 30)}\n`,
       );
-      await stopFleet(child, exited);
+      await fleet.stop();
       return 1;
     }
     print(`fleet SERVING at ${options.target}`);
@@ -130,13 +147,13 @@ export const demo: Command = async (argv, io) => {
     for (const line of whereToLook(config, keys.adminKey, options.runId)) print(line);
     if (!exitAfter) {
       print("\nthe fleet keeps running; Ctrl-C stops it (and its private services, if it started any)");
-      await Promise.race([io.stopSignal, exited]);
+      await Promise.race([io.stopSignal, fleet.exited]);
     }
     print("stopping the fleet…");
-    const fleetCode = await stopFleet(child, exited);
+    const fleetCode = await fleet.stop();
     return code !== 0 ? code : fleetCode;
   } finally {
-    await stopFleet(child, exited);
-    process.off("exit", killOnExit);
+    await fleet.stop();
+    process.off("exit", stopOnExit);
   }
 };
