@@ -1,6 +1,6 @@
 import type { MachineFacts } from "./machine";
 import type { ServiceFacts } from "./services";
-import { type BenchOutcome, renderMarkdown, type TableRow } from "./table";
+import { type BenchOutcome, markdownTable, renderMarkdown, type TableRow } from "./table";
 
 export interface RunFacts {
   machine: MachineFacts;
@@ -39,18 +39,21 @@ before reading much into a ratio. docs/scaling.md explains what the figures mean
 
 ## Machine
 
-| | |
-| --- | --- |
-| Date | ${facts.startedAt.toISOString()} |
-| CPU | ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGb} GB |
-| Kernel | Linux ${machine.kernel} |
-| Node | ${machine.node} |
-| PostgreSQL | ${services.postgres} |
-| Redis | ${services.redis} |
-| Services | ${services.reason} |
-| Load average (1 / 5 / 15 min) at start | ${facts.loadAtStart} |
-| Load average (1 / 5 / 15 min) at end | ${facts.loadAtEnd} |
-| Mode | ${facts.quick ? "quick (short windows)" : "full"}, ${facts.seconds} s in all |
+${markdownTable(
+  ["", ""],
+  [
+    ["Date", facts.startedAt.toISOString()],
+    ["CPU", `${machine.cpu}, ${machine.cores} cores, ${machine.memoryGb} GB`],
+    ["Kernel", `Linux ${machine.kernel}`],
+    ["Node", machine.node],
+    ["PostgreSQL", services.postgres],
+    ["Redis", services.redis],
+    ["Services", services.reason],
+    ["Load average (1 / 5 / 15 min) at start", facts.loadAtStart],
+    ["Load average (1 / 5 / 15 min) at end", facts.loadAtEnd],
+    ["Mode", `${facts.quick ? "quick (short windows)" : "full"}, ${facts.seconds} s in all`],
+  ],
+)}
 
 ## Results
 

@@ -90,11 +90,20 @@ export function renderText(rows: readonly TableRow[]): string {
 
 const cell = (text: string) => text.replaceAll("|", "\\|").replaceAll("\n", " ");
 
+/** A Markdown table with padded columns, as the repository's formatter (biome) writes them. */
+export function markdownTable(header: readonly string[], body: readonly (readonly string[])[]): string {
+  const rows = [header, ...body].map((cells) => cells.map(cell));
+  const widths = header.map((_, i) => Math.max(3, ...rows.map((cells) => [...(cells[i] ?? "")].length)));
+  const pad = (text: string, i: number) => text + " ".repeat(widths[i]! - [...text].length);
+  const line = (cells: readonly string[]) => `| ${cells.map(pad).join(" | ")} |`;
+  const [head, ...rest] = rows;
+  return [line(head!), line(widths.map((width) => "-".repeat(width))), ...rest.map(line)].join("\n");
+}
+
 export function renderMarkdown(rows: readonly TableRow[]): string {
   const columns: [keyof TableRow, string][] = [...COLUMNS, ["notes", "Notes"]];
-  return [
-    `| ${columns.map(([, title]) => title).join(" | ")} |`,
-    `| ${columns.map(() => "---").join(" | ")} |`,
-    ...rows.map((row) => `| ${columns.map(([key]) => cell(row[key])).join(" | ")} |`),
-  ].join("\n");
+  return markdownTable(
+    columns.map(([, title]) => title),
+    rows.map((row) => columns.map(([key]) => row[key])),
+  );
 }

@@ -45,6 +45,14 @@ async function until(port: number, check: (redis: Redis) => Promise<boolean>, wh
  * `redis-cli --cluster create`, ready once every node says cluster_state:ok. No AOF: tests only.
  */
 export async function startRedisCluster(masters = 3): Promise<LocalRedisCluster> {
+  for (const binary of ["redis-server", "redis-cli"]) {
+    await run(binary, ["--version"]).catch((error: unknown) => {
+      throw new Error(
+        `the Redis Cluster test starts its own nodes and needs ${binary} on PATH ` +
+          `(apt-get install redis-server): ${(error as Error).message}`,
+      );
+    });
+  }
   const dir = mkdtempSync(join(tmpdir(), "heidrun-redis-cluster-"));
   const ports: number[] = [];
   const processes: ChildProcess[] = [];
