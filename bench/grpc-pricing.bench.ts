@@ -72,7 +72,7 @@ function summary(runs: ServerRun[]) {
 }
 
 export async function run(opts: { quick: boolean }): Promise<BenchLine> {
-  const timing = opts.quick ? { warmUpSeconds: 2, seconds: 3 } : { warmUpSeconds: 3, seconds: 8 };
+  const timing = opts.quick ? { warmUpSeconds: 1, seconds: 2 } : { warmUpSeconds: 3, seconds: 8 };
   const rounds = opts.quick ? 1 : 2;
   const context: TestContext = await createTestContext();
   try {

@@ -5,7 +5,8 @@
  * another against the same services (DATABASE_URL/REDIS_URL, else the local defaults, else a private
  * PostgreSQL and Redis it starts and stops), prints one table and writes it to BENCHMARKS.md with the
  * machine's facts. A bench that crashes or overruns is a row that says so; goals missed are rows marked
- * FAIL. The exit code is non-zero only when the runner itself breaks.
+ * FAIL. The run is bounded (RUN_BUDGET_SECONDS); benches left when it is spent are rows marked SKIPPED. The
+ * exit code is non-zero only when the runner itself breaks.
  */
 import { readdirSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -19,6 +20,9 @@ const BENCH_DIR = fileURLToPath(new URL(".", import.meta.url));
 const DEFAULT_OUT = fileURLToPath(new URL("../BENCHMARKS.md", import.meta.url));
 
 /** The table's rows, in order. Budgets are ceilings for a busy 2-core machine, not expected durations. */
+/** The whole run's bound: a bench gets what is left of it when its own budget is larger. */
+const RUN_BUDGET_SECONDS = { quick: 300, full: 600 };
+
 const SPECS: BenchSpec[] = [
   { file: "grpc-pricing.bench.ts", title: "CalculatePricing", budgetSeconds: { quick: 90, full: 180 } },
   { file: "core-pricing.bench.ts", title: "core price calculation", budgetSeconds: { quick: 30, full: 60 } },
@@ -86,9 +90,17 @@ async function main(): Promise<void> {
     say(`PostgreSQL ${facts.postgres}; Redis ${facts.redis}`);
     const outcomes: BenchOutcome[] = [];
     const chosen = specs(args.only);
+    const deadline = began + (args.quick ? RUN_BUDGET_SECONDS.quick : RUN_BUDGET_SECONDS.full) * 1000;
     for (const [i, spec] of chosen.entries()) {
+      const maxSeconds = (deadline - performance.now()) / 1000;
+      if (maxSeconds < 15) {
+        const message = "not run: the run's overall time budget was spent";
+        outcomes.push({ file: spec.file, title: spec.title, seconds: 0, status: "skipped", message });
+        say(`[${i + 1}/${chosen.length}] ${spec.file} skipped: ${message}`);
+        continue;
+      }
       say(`[${i + 1}/${chosen.length}] ${spec.file} ...`);
-      const { outcome, databases } = await runBench(BENCH_DIR, spec, args);
+      const { outcome, databases } = await runBench(BENCH_DIR, spec, { ...args, maxSeconds });
       const left = await dropLeftovers(services, databases);
       if (left.length) say(`  dropped what it left: ${left.join(", ")}`);
       say(

@@ -57,7 +57,7 @@ export function endCurrentBench(): void {
 export async function runBench(
   benchDir: string,
   spec: BenchSpec,
-  options: { quick: boolean; verbose: boolean },
+  options: { quick: boolean; verbose: boolean; maxSeconds: number },
 ): Promise<BenchRun> {
   const path = join(benchDir, spec.file);
   const base = { file: spec.file, title: spec.title };
@@ -67,7 +67,10 @@ export async function runBench(
       databases: [],
     };
   }
-  const budgetSeconds = options.quick ? spec.budgetSeconds.quick : spec.budgetSeconds.full;
+  const budgetSeconds = Math.min(
+    options.quick ? spec.budgetSeconds.quick : spec.budgetSeconds.full,
+    Math.round(options.maxSeconds),
+  );
   const started = performance.now();
   const child = fork(BENCH_CHILD, [JSON.stringify({ file: path, quick: options.quick })], {
     execArgv: ["--import", "tsx"],

@@ -3,7 +3,7 @@ import { type BenchLine, detailOf } from "./result";
 /** What became of one bench: its lines, or why there are none. Never dropped from the table. */
 export type BenchOutcome = { file: string; title: string; seconds: number } & (
   | { status: "ok"; lines: BenchLine[] }
-  | { status: "failed" | "overran" | "missing"; message: string }
+  | { status: "failed" | "overran" | "missing" | "skipped"; message: string }
 );
 
 export interface TableRow {
@@ -41,7 +41,9 @@ export function formatNumber(value: number | null | undefined): string {
 export function tableRows(outcomes: readonly BenchOutcome[]): TableRow[] {
   return outcomes.flatMap((outcome): TableRow[] => {
     if (outcome.status !== "ok") {
-      const label = { failed: "CRASHED", overran: "OVERRAN", missing: "MISSING" }[outcome.status];
+      const label = { failed: "CRASHED", overran: "OVERRAN", missing: "MISSING", skipped: "SKIPPED" }[
+        outcome.status
+      ];
       return [
         {
           row: outcome.title,
