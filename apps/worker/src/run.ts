@@ -9,6 +9,7 @@ import {
   tracePgPool,
 } from "@heidrun/observability";
 import { createRedis, enforceRedisDurability } from "@heidrun/queue";
+import { auditHeadService, expiryService } from "./background";
 import { createWorker, type SettlementWorker, type WorkerDeps } from "./worker";
 
 export interface RunWorkerIo {
@@ -67,7 +68,11 @@ export async function runWorker(
     const { host, workerPort } = current.settings.metrics;
     metrics = await serveMetrics(registry, host, workerPort);
     log.info({ metrics: `http://${host}:${metrics.port}/metrics` }, "worker metrics listening");
-    const services = [reconcilerService({ config, db, connection, log, registry })];
+    const services = [
+      expiryService({ config, pool, db, log }),
+      reconcilerService({ config, db, connection, log, registry }),
+      auditHeadService({ config, db, log }),
+    ];
     const worker = createWorker({
       config,
       log,
