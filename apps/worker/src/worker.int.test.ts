@@ -223,7 +223,7 @@ describe("settlement worker", () => {
       trackJob(`kill-${String(i).padStart(3, "0")}`, `acct-k${i % 5}`, { input: 1000n, output: 500n }, MARCH),
     );
     await producer.enqueueWithoutWindow(jobs);
-    const doomed = new WorkerProcess(
+    const doomed = WorkerProcess.spawn(
       urls(),
       { crashAfterCommit: true, workerOptions: { lockDuration: 1000, stalledInterval: 500 } },
       // It holds one batch at a time, so exactly one batch commits before it dies.

@@ -32,6 +32,11 @@ export interface WorkerDeps {
   afterCommit?: AfterCommitHook;
   /** BullMQ options over the settings (tests shorten lockDuration and stalledInterval). */
   workerOptions?: Partial<WorkerOptions>;
+  /**
+   * Batch transactions one process runs at once (default 2: one writing while the next fills). More only
+   * splits the same jobs into smaller batches that queue for the same row locks and the audit chain head.
+   */
+  maxConcurrentBatches?: number;
 }
 
 /** What a completed job returns (BullMQ stores it as JSON, so amounts are decimal strings). */
@@ -71,6 +76,7 @@ export function createWorker(deps: WorkerDeps): SettlementWorker {
   const batcher = new Batcher<SettleItem, SettleOutcome>({
     maxSize: () => config.current().settings.worker.batchSize,
     lingerMs: () => config.current().settings.worker.lingerMs,
+    maxConcurrentFlushes: () => deps.maxConcurrentBatches ?? 2,
     flush: (items) => {
       metrics.batchSize.observe(items.length);
       return tracing.batch("settle batch", items, () => runner.flush(items));

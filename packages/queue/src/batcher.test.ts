@@ -95,6 +95,40 @@ describe("Batcher", () => {
     expect(await Promise.all(all)).toEqual([1, 2, 3, 4]);
   });
 
+  it("holds due batches while every flush slot is busy, so a slow writer gets larger batches", async () => {
+    const gates = [deferred<void>(), deferred<void>(), deferred<void>()];
+    const started: number[][] = [];
+    const batcher = new Batcher<number, number>({
+      maxSize: () => 3,
+      lingerMs: () => 10,
+      maxConcurrentFlushes: () => 1,
+      flush: async (items) => {
+        const gate = gates[started.length]!;
+        started.push([...items]);
+        await gate.promise;
+        return items.map((n) => ({ ok: true, value: n }));
+      },
+    });
+    const first = batcher.add(1);
+    await vi.advanceTimersByTimeAsync(10);
+    expect(started).toEqual([[1]]);
+    // While [1] is being written: 2 lingers past its 10 ms, then 3 and 4 join it (full at 3), 5 starts another.
+    const rest = [2].map((n) => batcher.add(n));
+    await vi.advanceTimersByTimeAsync(50);
+    rest.push(...[3, 4, 5].map((n) => batcher.add(n)));
+    await vi.advanceTimersByTimeAsync(50);
+    expect(started).toEqual([[1]]);
+    expect(batcher.pending).toBe(4);
+    gates[0]!.resolve();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(started).toEqual([[1], [2, 3, 4]]);
+    gates[1]!.resolve();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(started).toEqual([[1], [2, 3, 4], [5]]);
+    gates[2]!.resolve();
+    expect(await Promise.all([first, ...rest])).toEqual([1, 2, 3, 4, 5]);
+  });
+
   it("drain flushes the open batch at once, waits for it, and stops lingering", async () => {
     const batches: number[][] = [];
     const batcher = new Batcher({ maxSize: () => 100, lingerMs: () => 60_000, flush: doubling(batches) });

@@ -8,6 +8,12 @@ export interface BatcherOptions<I, R> {
   lingerMs: () => number;
   /** Writes a batch and answers every item, in order. A throw fails every item of the batch with that error. */
   flush: (items: readonly I[]) => Promise<readonly BatchResult<R>[]>;
+  /**
+   * How many flushes may run at once (default: no limit). While all are busy, due batches wait and the open
+   * batch keeps filling up to maxSize, so a slow writer gets fewer, larger batches instead of a pile of small
+   * ones competing for connections and locks.
+   */
+  maxConcurrentFlushes?: () => number;
 }
 
 interface Waiting<I, R> {
@@ -19,11 +25,15 @@ interface Waiting<I, R> {
 /**
  * Collects items from many concurrent callers into batches of up to `maxSize` or `lingerMs`, whichever comes
  * first, flushes each batch once, and settles each caller's promise with that item's own result. Flushes may
- * overlap: a full batch goes out at once while the previous one is still being written.
+ * overlap (up to maxConcurrentFlushes): a full batch goes out while the previous one is still being written.
  */
 export class Batcher<I, R> {
   readonly #options: BatcherOptions<I, R>;
   #open: Waiting<I, R>[] = [];
+  /** Batches that are due (full, or lingered long enough) and wait for a free flush slot. */
+  readonly #due: Waiting<I, R>[][] = [];
+  /** The open batch lingered long enough: it goes out at the next free slot. */
+  #openDue = false;
   #timer: NodeJS.Timeout | undefined;
   readonly #inFlight = new Set<Promise<void>>();
   #draining = false;
@@ -32,9 +42,9 @@ export class Batcher<I, R> {
     this.#options = options;
   }
 
-  /** Items waiting in the open batch (not yet handed to `flush`). */
+  /** Items not yet handed to `flush` (the open batch and due batches waiting for a slot). */
   get pending(): number {
-    return this.#open.length;
+    return this.#open.length + this.#due.reduce((sum, batch) => sum + batch.length, 0);
   }
 
   /** Batches handed to `flush` whose results are not in yet. */
@@ -45,35 +55,67 @@ export class Batcher<I, R> {
   add(item: I): Promise<R> {
     return new Promise<R>((resolve, reject) => {
       this.#open.push({ item, resolve, reject });
-      if (this.#draining || this.#open.length >= Math.max(1, this.#options.maxSize())) {
-        this.flushNow();
-      } else if (this.#timer === undefined) {
-        this.#timer = setTimeout(() => this.flushNow(), this.#options.lingerMs());
+      if (this.#open.length >= Math.max(1, this.#options.maxSize())) {
+        this.#seal();
+      } else if (this.#draining) {
+        this.#openDue = true;
+      } else if (this.#timer === undefined && !this.#openDue) {
+        this.#timer = setTimeout(() => {
+          this.#timer = undefined;
+          this.#openDue = true;
+          this.#pump();
+        }, this.#options.lingerMs());
       }
+      this.#pump();
     });
   }
 
-  /** Hands the open batch to `flush` now, without waiting for it to fill. */
+  /** Makes the open batch due now, without waiting for it to fill or linger. */
   flushNow(): void {
-    if (this.#timer !== undefined) {
-      clearTimeout(this.#timer);
-      this.#timer = undefined;
-    }
-    if (this.#open.length === 0) return;
-    const batch = this.#open;
-    this.#open = [];
-    const done = this.#run(batch).finally(() => this.#inFlight.delete(done));
-    this.#inFlight.add(done);
+    if (this.#open.length > 0) this.#openDue = true;
+    this.#pump();
   }
 
   /**
-   * For shutdown: flushes the open batch, flushes every later item at once (no lingering), and resolves once
-   * no batch is being written.
+   * For shutdown: flushes everything waiting, flushes every later item at once (no lingering), and resolves
+   * once no batch is waiting or being written.
    */
   async drain(): Promise<void> {
     this.#draining = true;
     this.flushNow();
-    while (this.#inFlight.size > 0) await Promise.all([...this.#inFlight]);
+    while (this.#inFlight.size > 0 || this.pending > 0) {
+      this.flushNow();
+      await Promise.race([...this.#inFlight]);
+    }
+  }
+
+  #seal(): void {
+    if (this.#open.length === 0) return;
+    this.#due.push(this.#open);
+    this.#open = [];
+    this.#openDue = false;
+    this.#clearTimer();
+  }
+
+  #clearTimer(): void {
+    if (this.#timer === undefined) return;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** Starts due batches while flush slots are free. */
+  #pump(): void {
+    const limit = Math.max(1, this.#options.maxConcurrentFlushes?.() ?? Number.POSITIVE_INFINITY);
+    while (this.#inFlight.size < limit) {
+      if (this.#due.length === 0 && this.#openDue) this.#seal();
+      const batch = this.#due.shift();
+      if (batch === undefined) return;
+      const done = this.#run(batch).finally(() => {
+        this.#inFlight.delete(done);
+        this.#pump();
+      });
+      this.#inFlight.add(done);
+    }
   }
 
   async #run(batch: Waiting<I, R>[]): Promise<void> {

@@ -101,7 +101,7 @@ export function trackJob(
   };
 }
 
-/** A worker child process (test-support/worker-process.ts) with its progress as events. */
+/** A worker child process (test-support/worker-process.ts, or anything speaking its IPC) with its progress as events. */
 export class WorkerProcess {
   readonly child: ChildProcess;
   readonly ready: Promise<void>;
@@ -110,15 +110,16 @@ export class WorkerProcess {
   failed = 0;
   #waiters: Array<() => void> = [];
 
-  constructor(
+  /** Forks a `heidrun worker` configured for these services, with test settings and hooks. */
+  static spawn(
     urls: ServiceUrls,
     options: WorkerProcessOptions = {},
     extra: Record<string, Record<string, unknown>> = {},
-  ) {
+  ): WorkerProcess {
     const dir = mkdtempSync(join(tmpdir(), "heidrun-worker-"));
     const configFile = join(dir, "settings.json");
     writeFileSync(configFile, JSON.stringify(testSettings(urls, extra)));
-    this.child = fork(WORKER_PROCESS, [], {
+    const child = fork(WORKER_PROCESS, [], {
       execArgv: ["--import", "tsx"],
       env: {
         ...process.env,
@@ -130,6 +131,12 @@ export class WorkerProcess {
       },
       stdio: ["ignore", "inherit", "inherit", "ipc"],
     });
+    return new WorkerProcess(child);
+  }
+
+  /** Watches a forked child that sends WorkerProcessMessage over IPC. */
+  constructor(child: ChildProcess) {
+    this.child = child;
     this.exited = new Promise((resolve) =>
       this.child.once("exit", (code, signal) => resolve({ code, signal })),
     );
