@@ -33,6 +33,10 @@ export function createPool(url: string, options: PoolOptions = {}): pg.Pool {
   });
   // An idle client's error (server restart) must not crash the process; the pool drops that client.
   pool.on("error", () => {});
+  // A client that is checked out (a transaction between two statements) has no pool listener: when its server
+  // dies it emits 'error' unheard, which kills the process. The failure still reaches the caller through its
+  // query, and the pool discards the client on release (it is no longer queryable).
+  pool.on("connect", (client) => client.on("error", () => {}));
   return pool;
 }
 
