@@ -39,8 +39,9 @@ const UNAVAILABLE_ERRNOS = new Set([
   "EAI_AGAIN",
 ]);
 const UNAVAILABLE_SQLSTATES = new Set(["57P01", "57P02", "57P03", "53300"]);
+// "not queryable": drizzle's ROLLBACK on a client whose connection died replaces the original error with this.
 const UNAVAILABLE_MESSAGES =
-  /Connection terminated|Connection is closed|timeout exceeded when trying to connect|Stream isn't writeable/;
+  /Connection terminated|Connection is closed|timeout exceeded when trying to connect|Stream isn't writeable|not queryable/;
 
 export function isStorageUnavailable(error: unknown, depth = 0): boolean {
   if (depth > 3 || typeof error !== "object" || error === null) return false;
