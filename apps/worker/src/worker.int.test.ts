@@ -1,104 +1,33 @@
-import { authorizeHold, captureHold, type PriceCache } from "@heidrun/db";
-import { createRegistry, silentLogger } from "@heidrun/observability";
-import { SettlementProducer } from "@heidrun/queue";
+import { authorizeHold, captureHold } from "@heidrun/db";
+import type { SettlementProducer } from "@heidrun/queue";
 import { useTestContext } from "@heidrun/testing";
-import type { Job } from "bullmq";
 import { sql } from "drizzle-orm";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
   OPENAI,
   seedPrices,
-  testConfig,
-  testPriceCache,
+  startTestWorker,
+  stopTestWorkers,
+  testProducer,
   trackJob,
   WorkerProcess,
 } from "./test-support/fixtures";
-import { createWorker, type SettlementWorker } from "./worker";
 
 const ctx = useTestContext();
 let producer: SettlementProducer;
 let v1Id: bigint;
-const running: SettlementWorker[] = [];
 const MARCH = new Date("2026-03-01T10:15:00.000Z");
-
-const urls = () => ({
-  databaseUrl: ctx().databaseUrl,
-  redisUrl: ctx().redisUrl,
-  redisPrefix: ctx().redisPrefix,
-});
 
 beforeAll(async () => {
   ({ v1Id } = await seedPrices(ctx().db));
-  producer = new SettlementProducer({
-    connection: ctx().newRedis(),
-    prefix: ctx().redisPrefix,
-    settings: () => ({
-      attempts: 5,
-      backoffMs: 200,
-      keepCompletedSeconds: 3600,
-      keepFailedSeconds: 3600,
-      idempotencyWindowSeconds: 3600,
-    }),
-  });
+  producer = testProducer(ctx());
 });
 afterEach(async () => {
-  await Promise.all(running.splice(0).map((w) => w.stop()));
+  await stopTestWorkers();
 });
 afterAll(async () => {
   await producer.close();
 });
-
-interface Finished {
-  completed: Map<string, unknown>;
-  failed: Map<string, string>;
-}
-
-/** An in-process worker; `finished(n)` resolves once n jobs completed or failed for good. */
-async function startWorker(
-  extra: Record<string, Record<string, unknown>> = {},
-  workerOptions: Record<string, unknown> = {},
-): Promise<{
-  worker: SettlementWorker;
-  registry: ReturnType<typeof createRegistry>;
-  finished(n: number): Promise<Finished>;
-}> {
-  const registry = createRegistry();
-  const cache: PriceCache = testPriceCache(ctx().db, ctx().redisPrefix);
-  const worker = createWorker({
-    config: testConfig(urls(), extra),
-    log: silentLogger(),
-    registry,
-    pool: ctx().pool,
-    db: ctx().db,
-    connection: ctx().newRedis({ forWorker: true }),
-    priceCache: cache,
-    workerOptions,
-  });
-  const seen: Finished = { completed: new Map(), failed: new Map() };
-  const waiters: Array<() => void> = [];
-  const wake = () => {
-    for (const w of waiters.splice(0)) w();
-  };
-  worker.worker.on("completed", (job: Job, result: unknown) => {
-    seen.completed.set(job.data.requestId, result);
-    wake();
-  });
-  worker.worker.on("failed", (job: Job | undefined, error: Error) => {
-    if (job?.finishedOn === undefined) return;
-    seen.failed.set(job.data.requestId, error.message);
-    wake();
-  });
-  await worker.start();
-  running.push(worker);
-  return {
-    worker,
-    registry,
-    async finished(n) {
-      while (seen.completed.size + seen.failed.size < n) await new Promise<void>((r) => waiters.push(r));
-      return seen;
-    },
-  };
-}
 
 async function scalar(query: ReturnType<typeof sql>): Promise<unknown> {
   const result = await ctx().db.execute(query);
@@ -126,7 +55,9 @@ describe("settlement worker", () => {
     );
     await producer.enqueueWithoutWindow(jobs);
     // A long linger: the 500 jobs form one batch, so the split is what saves the 499.
-    const { finished, registry } = await startWorker({ worker: { batchSize: 500, lingerMs: 10_000 } });
+    const { finished, registry } = await startTestWorker(ctx(), {
+      worker: { batchSize: 500, lingerMs: 10_000 },
+    });
     const seen = await finished(500);
     await ctx().db.execute(sql`DROP TRIGGER poison ON usage_events`);
 
@@ -153,7 +84,7 @@ describe("settlement worker", () => {
       trackJob("np-1", "acct-np", { input: 10n, output: 10n }, MARCH, { providerId: "nobody", model: "m" }),
       trackJob("np-2", "acct-np", { input: 1000n, output: 500n }, MARCH),
     ]);
-    const { finished } = await startWorker();
+    const { finished } = await startTestWorker(ctx());
     const seen = await finished(2);
     const row = await ctx().db.execute(
       sql`SELECT status, failure_reason, total_cost_micros FROM settlements WHERE request_id = 'np-1'`,
@@ -173,7 +104,7 @@ describe("settlement worker", () => {
     const bad = trackJob("bad-1", "acct-bad", { input: 10n, output: 10n }, MARCH);
     (bad.job.data as { usage: { cachedInputTokens: string } }).usage.cachedInputTokens = "11";
     await producer.enqueueWithoutWindow([bad]);
-    const { finished } = await startWorker();
+    const { finished } = await startTestWorker(ctx());
     const seen = await finished(1);
     expect(seen.failed.get("bad-1")).toMatch(/^invalid track-usage job: usage.cached_input_tokens: /);
     expect(await scalar(sql`SELECT count(*) FROM settlements WHERE request_id = 'bad-1'`)).toBe(0n);
@@ -204,7 +135,7 @@ describe("settlement worker", () => {
         job: { name: "settle-capture", data: { requestId: "cap-1", preauthId, actor: "test" } },
       },
     ]);
-    const { finished } = await startWorker();
+    const { finished } = await startTestWorker(ctx());
     // Captured now (version 2 in effect: it would cost 1800); the pinned version 1 prices it at 900.
     expect((await finished(1)).completed.get("cap-1")).toEqual({
       status: "settled",
@@ -224,7 +155,7 @@ describe("settlement worker", () => {
     );
     await producer.enqueueWithoutWindow(jobs);
     const doomed = WorkerProcess.spawn(
-      urls(),
+      ctx(),
       { crashAfterCommit: true, workerOptions: { lockDuration: 1000, stalledInterval: 500 } },
       // It holds one batch at a time, so exactly one batch commits before it dies.
       { worker: { batchSize: 100, lingerMs: 1000, concurrency: 100 } },
@@ -237,7 +168,9 @@ describe("settlement worker", () => {
     expect(doomed.completed).toBe(0);
 
     // The doomed worker's jobs are still active under a lock nobody renews; the stalled check requeues them.
-    const { finished } = await startWorker({}, { stalledInterval: 500 });
+    // (Earlier tests' workers claimed the queue's stalled check for their default 30 s interval: release it.)
+    await ctx().redis.del(`${ctx().redisPrefix}:settlements:stalled-check`);
+    const { finished } = await startTestWorker(ctx(), {}, { stalledInterval: 500 });
     const seen = await finished(300);
     const results = [...seen.completed.values()].map((r) => (r as { status: string }).status);
     expect(results.filter((s) => s === "already_settled")).toHaveLength(100);

@@ -4,7 +4,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ConfigStore, parseSettings } from "@heidrun/config";
 import { type Db, PriceCache, priceChannel, setPrice } from "@heidrun/db";
-import type { AnyJob } from "@heidrun/queue";
+import { createRegistry, silentLogger } from "@heidrun/observability";
+import { type AnyJob, SettlementProducer } from "@heidrun/queue";
+import type { TestContext } from "@heidrun/testing";
+import type { Job } from "bullmq";
+import { createWorker, type SettlementWorker, type WorkerDeps } from "../worker";
 import { WORKER_PROCESS, type WorkerProcessMessage, type WorkerProcessOptions } from "./worker-process";
 
 export interface ServiceUrls {
@@ -174,4 +178,78 @@ export async function untilFinished(processes: readonly WorkerProcess[], total: 
     );
     await Promise.race([...processes.map((p) => p.nextProgress()), ...exited]);
   }
+}
+
+export interface FinishedJobs {
+  /** request_id → the job's return value. */
+  completed: Map<string, unknown>;
+  /** request_id → the reason of a job that failed for good. */
+  failed: Map<string, string>;
+}
+
+const testWorkers: SettlementWorker[] = [];
+
+/** Stops every worker startTestWorker started (afterEach). */
+export async function stopTestWorkers(): Promise<void> {
+  await Promise.all(testWorkers.splice(0).map((worker) => worker.stop()));
+}
+
+/** An in-process worker on the test's database and prefix; `finished(n)` resolves once n jobs are done for good. */
+export async function startTestWorker(
+  ctx: TestContext,
+  extra: Record<string, Record<string, unknown>> = {},
+  workerOptions: Record<string, unknown> = {},
+  deps: Partial<WorkerDeps> = {},
+) {
+  const registry = createRegistry();
+  const worker = createWorker({
+    config: testConfig(ctx, extra),
+    log: silentLogger(),
+    registry,
+    pool: ctx.pool,
+    db: ctx.db,
+    connection: ctx.newRedis({ forWorker: true }),
+    priceCache: testPriceCache(ctx.db, ctx.redisPrefix),
+    workerOptions,
+    ...deps,
+  });
+  const seen: FinishedJobs = { completed: new Map(), failed: new Map() };
+  const waiters: Array<() => void> = [];
+  const wake = () => {
+    for (const w of waiters.splice(0)) w();
+  };
+  worker.worker.on("completed", (job: Job, result: unknown) => {
+    seen.completed.set(job.data.requestId, result);
+    wake();
+  });
+  worker.worker.on("failed", (job: Job | undefined, error: Error) => {
+    if (job?.finishedOn === undefined) return;
+    seen.failed.set(job.data.requestId, error.message);
+    wake();
+  });
+  await worker.start();
+  testWorkers.push(worker);
+  return {
+    worker,
+    registry,
+    async finished(n: number): Promise<FinishedJobs> {
+      while (seen.completed.size + seen.failed.size < n) await new Promise<void>((r) => waiters.push(r));
+      return seen;
+    },
+  };
+}
+
+/** A producer on the test's prefix with quick retries (its connection is the context's, closed with it). */
+export function testProducer(ctx: TestContext): SettlementProducer {
+  return new SettlementProducer({
+    connection: ctx.newRedis(),
+    prefix: ctx.redisPrefix,
+    settings: () => ({
+      attempts: 5,
+      backoffMs: 200,
+      keepCompletedSeconds: 3600,
+      keepFailedSeconds: 3600,
+      idempotencyWindowSeconds: 3600,
+    }),
+  });
 }
