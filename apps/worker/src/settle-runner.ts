@@ -1,3 +1,4 @@
+import { isDomainError } from "@heidrun/core";
 import type { Db, SettleItem, SettleOptions, SettleOutcome } from "@heidrun/db";
 import { recordSettlementFailure, settleBatch } from "@heidrun/db";
 import type { Logger } from "@heidrun/observability";
@@ -34,6 +35,7 @@ function rootOf(error: unknown): { code?: unknown; message: string } {
 }
 
 export function isTransient(error: unknown): boolean {
+  if (isDomainError(error)) return error.retryable;
   const { code, message } = rootOf(error);
   if (typeof code === "string" && SQLSTATE.test(code)) return TRANSIENT_SQLSTATE.test(code);
   if (typeof code === "string" && code.startsWith("E")) return true;
