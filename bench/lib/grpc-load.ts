@@ -1,9 +1,11 @@
 /**
  * An open-loop CalculatePricing load generator in a process of its own. Options (argv JSON): {port, apiKey?}.
  * Sends `{type: "ready"}` once connected; on `{type: "run", rate, seconds}` it starts calls on a fixed
- * schedule (rate per second, whatever the answers do) and replies `{type: "done", calls, errors, firstError,
- * p50Ms, p99Ms, maxMs, seconds, cpuMicros}`: latency from starting a call to its answer, and the CPU this
- * process used meanwhile (the load's own cost on a shared machine).
+ * schedule (rate per second, whatever the answers do) and replies `{type: "done", calls, shed, errors,
+ * firstError, p50Ms, p99Ms, maxMs, seconds, cpuMicros}`: latency from starting a call to its answer, and the
+ * CPU this process used meanwhile (the load's own cost on a shared machine). While `rate` calls (a second's worth)
+ * wait for answers, due calls are not sent but counted as `shed`, so a starved server shows as a lower rate
+ * instead of a backlog that takes minutes to drain.
  */
 import { fileURLToPath } from "node:url";
 import { credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
@@ -16,6 +18,8 @@ export const GRPC_LOAD = fileURLToPath(import.meta.url);
 export interface LoadRunResult {
   type: "done";
   calls: number;
+  /** Calls not sent because `rate` calls were already waiting for answers. */
+  shed: number;
   errors: number;
   firstError: string | null;
   p50Ms: number;
@@ -59,6 +63,7 @@ async function main(): Promise<void> {
       const latencies = new Float64Array(total);
       let sent = 0;
       let answered = 0;
+      let shed = 0;
       let errors = 0;
       let firstError: string | null = null;
       const cpuStart = process.cpuUsage();
@@ -69,6 +74,7 @@ async function main(): Promise<void> {
         resolve({
           type: "done",
           calls: answered,
+          shed,
           errors,
           firstError,
           p50Ms: round(percentile(sorted, 0.5)),
@@ -78,23 +84,28 @@ async function main(): Promise<void> {
           cpuMicros: cpu.user + cpu.system,
         });
       };
-      const fire = (slot: number) => {
+      const fire = () => {
         const began = performance.now();
         client.calculatePricing(request(counter++), metadata, (error: ServiceError | null) => {
-          latencies[slot] = performance.now() - began;
+          latencies[answered] = performance.now() - began;
           if (error) {
             errors++;
             firstError ??= `${error.code} ${error.details}`;
           }
           answered++;
-          if (answered === total) finish();
+          if (answered + shed === total) finish();
         });
       };
       // Calls due by now go out now: a late timer sends a small burst instead of lowering the rate.
       const tick = () => {
         const due = Math.min(total, Math.floor(((performance.now() - start) * rate) / 1000) + 1);
-        while (sent < due) fire(sent++);
+        while (sent < due) {
+          if (sent - shed - answered >= rate) shed++;
+          else fire();
+          sent++;
+        }
         if (sent < total) setTimeout(tick, 1);
+        else if (answered + shed === total) finish();
       };
       tick();
     });
