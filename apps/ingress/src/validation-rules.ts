@@ -91,6 +91,8 @@ export function freeText(value: string, field: string): void {
       `must be at most ${MAX_FREE_TEXT_CHARS} characters, got ${value.length}`,
     );
   }
+  // PostgreSQL text cannot hold NUL: refused here, the statement would fail (INTERNAL) after the checks.
+  if (value.includes("\u0000")) throw DomainError.invalid(field, "must not contain NUL characters");
 }
 
 /** An enum value this version of the contract defines (decoding keeps unknown numbers as they are). */
