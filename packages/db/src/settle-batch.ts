@@ -140,10 +140,15 @@ export async function settleBatch(
     (p) => writtenStatus.get(p.candidate.requestId) === (p.ok ? "settled" : "failed"),
   );
   const settled = written.filter((p): p is Extract<PricedCandidate, { ok: true }> => p.ok);
-  await insertLedgerEntries(tx, settled);
-  await applyBalanceChanges(tx, settled);
-  await upsertHourlyRollups(tx, settled);
-  await appendAudit(tx, auditEvents(inserted, written));
+  // These touch rows every batch shares (balances, hourly rollups, the audit chain head), whose locks are held
+  // until commit: they go out back to back, so the locks are held for the server's time and not for round trips
+  // through a busy event loop. The connection runs them in the order issued, the audit append last.
+  await Promise.all([
+    insertLedgerEntries(tx, settled),
+    applyBalanceChanges(tx, settled),
+    upsertHourlyRollups(tx, settled),
+    appendAudit(tx, auditEvents(inserted, written)),
+  ]);
 
   const writtenIds = new Set(written.map((p) => p.candidate.requestId));
   for (const p of priced) {
