@@ -117,6 +117,10 @@ export function createWorker(deps: WorkerDeps): SettlementWorker {
     prefix: settings.queue.prefix,
     concurrency: settings.worker.concurrency,
     autorun: false,
+    // BullMQ fails a job found stalled more than once (its default maxStalledCount is 1): a usage whose workers
+    // were killed twice would end in the failed set with nothing in Postgres to reconcile it from. Jobs are
+    // idempotent, so a stalled job is run again as often as a failing one is retried.
+    maxStalledCount: settings.queue.attempts,
     ...deps.workerOptions,
   });
   worker.on("error", (error) => log.error({ err: error }, "settlement worker error"));
