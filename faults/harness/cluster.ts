@@ -202,6 +202,39 @@ export class Cluster {
     }
   }
 
+  /**
+   * Kills the workers once one holds a job found stalled before (its first worker died), so that job stalls a
+   * second time. They are frozen first and looked at again, so the kill cannot come just after they finished it.
+   */
+  async killWhoeverRetookAStalledJob(timeoutMs = 150_000): Promise<number> {
+    const until = Date.now() + timeoutMs;
+    const retaken = async () => (await this.queue.getActive()).filter((job) => job.stalledCounter > 0).length;
+    while (Date.now() < until) {
+      if ((await retaken()) > 0) {
+        const live = this.liveWorkers();
+        for (const worker of live) worker.signal("SIGSTOP");
+        const held = await retaken();
+        if (held > 0) {
+          await Promise.all(live.map((worker) => worker.kill()));
+          return held;
+        }
+        for (const worker of live) worker.signal("SIGCONT");
+      }
+      await sleep(50);
+    }
+    throw new Error(`no stalled job was taken over within ${timeoutMs} ms`);
+  }
+
+  /** The most times any finished job was found stalled (2: its worker died twice under it). */
+  async mostStalls(): Promise<number> {
+    let most = 0;
+    for (let start = 0; ; start += 1000) {
+      const jobs = await this.queue.getJobs(["completed", "failed"], start, start + 999, true);
+      for (const job of jobs) most = Math.max(most, job.stalledCounter ?? 0);
+      if (jobs.length < 1000) return most;
+    }
+  }
+
   async jobCounts(): Promise<Record<string, number>> {
     return this.queue.getJobCounts("waiting", "active", "delayed", "prioritized", "failed", "completed");
   }

@@ -30,14 +30,16 @@ async function stuckActiveJobs(): Promise<string[]> {
 }
 
 describe("Heidrun's own processes crash", () => {
-  it("kill -9 of a worker mid-batch: its jobs settle once, elsewhere", async () => {
+  it("kill -9 of a worker mid-batch, then of the worker that took over its jobs: each settles once", async () => {
     const load = trackLoad(cluster.client, { prefix: "w9", events: 3000, perCall: 10, concurrency: 8 });
     await cluster.untilSettled(500);
     expect((await cluster.jobCounts()).active).toBeGreaterThan(0);
     await cluster.liveWorkers()[0]!.kill();
-    await cluster.startWorker();
+    await cluster.killWhoeverRetookAStalledJob();
+    await cluster.startWorkers(2);
     await load;
     await cluster.drain();
+    expect(await cluster.mostStalls()).toBe(2);
     expect(await cluster.check()).toEqual(NO_VIOLATIONS);
   });
 

@@ -11,8 +11,8 @@ import { WORKER_PROCESS } from "./test-support/worker-process";
 
 /**
  * A representative slice of `npm run test:faults` (docs/reliability.md) small enough for `npm test`: an ingress
- * and two workers as processes over this file's database and a durable Redis of its own; a worker and then
- * Redis are killed with SIGKILL under load, then a duplicate storm; the checkers C1–C6 run after each. Workers run
+ * and two workers as processes over this file's database and a durable Redis of its own; a worker, the worker
+ * that took over its jobs, and then Redis are killed with SIGKILL under load, then a duplicate storm; the checkers C1–C6 run after each. Workers run
  * with short BullMQ locks, so a killed worker's jobs come back in seconds instead of half a minute.
  */
 const ctx = useTestContext();
@@ -35,12 +35,15 @@ beforeAll(async () => {
 afterAll(() => cluster?.close());
 
 describe("faults smoke", () => {
-  it("kill -9 of a worker mid-batch: every acknowledged job settles once", async () => {
+  it("kill -9 of a worker mid-batch, then of the worker that took over its jobs: each settles once", async () => {
     const load = trackLoad(cluster.client, { prefix: "w9", events: 600, perCall: 10, concurrency: 6 });
     await cluster.untilSettled(100);
     await cluster.liveWorkers()[0]!.kill();
+    await cluster.killWhoeverRetookAStalledJob(30_000);
+    await cluster.startWorkers(2);
     await load;
-    await cluster.drain(60_000);
+    await cluster.drain(30_000);
+    expect(await cluster.mostStalls()).toBe(2);
     expect(await cluster.check()).toEqual(NO_VIOLATIONS);
   });
 
@@ -51,7 +54,7 @@ describe("faults smoke", () => {
     await sleep(1000);
     await cluster.redis.restart();
     await load;
-    await cluster.drain(60_000);
+    await cluster.drain(30_000);
     expect(await cluster.check()).toEqual(NO_VIOLATIONS);
   });
 
@@ -62,7 +65,7 @@ describe("faults smoke", () => {
       }),
     );
     await runConcurrently(30, 6, (i) => cluster.client.trackTokensBatch(batches[i % 10]!));
-    await cluster.drain(60_000);
+    await cluster.drain(30_000);
     const { rows } = await cluster.pool.query(
       "SELECT count(*)::int AS n FROM settlements WHERE status = 'settled' AND request_id LIKE 'storm-%'",
     );
