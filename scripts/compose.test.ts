@@ -3,7 +3,9 @@ import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 
 // No Docker engine runs here, so `docker compose config` runs in the hosted workflow; this checks the file's intent.
-const compose = parse(readFileSync(new URL("../docker-compose.yml", import.meta.url), "utf8")) as {
+const compose = parse(readFileSync(new URL("../docker-compose.yml", import.meta.url), "utf8"), {
+  merge: true,
+}) as {
   services: Record<
     string,
     { image?: string; command?: string[]; deploy?: { replicas?: number }; build?: string }
