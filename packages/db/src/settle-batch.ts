@@ -140,15 +140,17 @@ export async function settleBatch(
     (p) => writtenStatus.get(p.candidate.requestId) === (p.ok ? "settled" : "failed"),
   );
   const settled = written.filter((p): p is Extract<PricedCandidate, { ok: true }> => p.ok);
-  // These touch rows every batch shares (balances, hourly rollups, the audit chain head), whose locks are held
-  // until commit: they go out back to back, so the locks are held for the server's time and not for round trips
-  // through a busy event loop. The connection runs them in the order issued, the audit append last.
+  // These touch rows every batch shares (balances, hourly rollups), whose locks are held until commit: they go
+  // out back to back, so the locks are held for the server's time and not for round trips through a busy event
+  // loop. The audit append waits for them: its named statement reaches the connection before statements issued
+  // earlier in the same tick, and taking the chain head before the account rows inverts the order every other
+  // writer uses (accounts, then the head), which deadlocked against PreAuthorize under load.
   await Promise.all([
     insertLedgerEntries(tx, settled),
     applyBalanceChanges(tx, settled),
     upsertHourlyRollups(tx, settled),
-    appendAudit(tx, auditEvents(inserted, written)),
   ]);
+  await appendAudit(tx, auditEvents(inserted, written));
 
   const writtenIds = new Set(written.map((p) => p.candidate.requestId));
   for (const p of priced) {
