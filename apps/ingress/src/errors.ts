@@ -38,7 +38,8 @@ const UNAVAILABLE_ERRNOS = new Set([
   "EHOSTUNREACH",
   "EAI_AGAIN",
 ]);
-const UNAVAILABLE_SQLSTATES = new Set(["57P01", "57P02", "57P03", "53300"]);
+// 40001/40P01: the transaction was rolled back whole (serialization failure, deadlock victim): safe to retry.
+const UNAVAILABLE_SQLSTATES = new Set(["57P01", "57P02", "57P03", "53300", "40001", "40P01"]);
 // "not queryable": drizzle's ROLLBACK on a client whose connection died replaces the original error with this.
 const UNAVAILABLE_MESSAGES =
   /Connection terminated|Connection is closed|timeout exceeded when trying to connect|Stream isn't writeable|not queryable/;
