@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseSettings } from "@heidrun/config";
@@ -285,6 +285,14 @@ export class Cluster {
     this.#queueConnection?.disconnect();
     await this.pool.end().catch(() => {});
     await this.redis.destroy().catch(() => {});
-    this.postgres?.destroy();
+    if (this.postgres) {
+      // The server's log (deadlock reports, crash recovery) stays with the run's other logs.
+      try {
+        copyFileSync(join(this.postgres.dir, "postgres.log"), join(this.dir, "postgres.log"));
+      } catch {
+        // no log written
+      }
+      this.postgres.destroy();
+    }
   }
 }
