@@ -60,6 +60,27 @@ export async function retryOnUniqueViolation<T>(
   }
 }
 
+/**
+ * A statement that met a twin of its request_id still in flight waits for it, then finds nothing it may see
+ * (its snapshot predates the twin's commit). Retrying in a new transaction replays the twin's answer.
+ */
+const TWIN_IN_FLIGHT = "a request with the same request_id was in flight";
+
+export function twinInFlight(requestId: string): DomainError {
+  return DomainError.unavailable(`${TWIN_IN_FLIGHT} (${requestId}); retry with the same request_id`);
+}
+
+export async function retryWhileTwinInFlight<T>(attempt: () => Promise<T>, attempts = 3): Promise<T> {
+  for (let tried = 1; ; tried++) {
+    try {
+      return await attempt();
+    } catch (error) {
+      const isTwin = error instanceof DomainError && error.message.startsWith(TWIN_IN_FLIGHT);
+      if (!isTwin || tried >= attempts) throw error;
+    }
+  }
+}
+
 export function requestConflict(requestId: string): DomainError {
   return new DomainError(
     "ALREADY_EXISTS",
@@ -158,16 +179,18 @@ async function runOperation(
     reference: op.reference,
   });
   // The ledger's key is the credit's request_id too: a twin may trip either index first.
-  return retryOnUniqueViolation(["account_operations_pkey", "ledger_entries_request_entry_key"], () =>
-    db.transaction(async (tx) => {
-      const result = await applyOperation(tx, op, fingerprint, actor, change);
-      const row = result.rows[0];
-      if (!row) throw new DomainError("INTERNAL", `account operation ${op.requestId} returned no row`);
-      if (row.fingerprint !== fingerprint) throw requestConflict(op.requestId);
-      const balance = balanceFromStored(row.response);
-      if (!row.replayed) await appendAudit(tx, [audit(balance)]);
-      return { balance, replayed: row.replayed };
-    }),
+  return retryWhileTwinInFlight(() =>
+    retryOnUniqueViolation(["account_operations_pkey", "ledger_entries_request_entry_key"], () =>
+      db.transaction(async (tx) => {
+        const result = await applyOperation(tx, op, fingerprint, actor, change);
+        const row = result.rows[0];
+        if (!row) throw twinInFlight(op.requestId);
+        if (row.fingerprint !== fingerprint) throw requestConflict(op.requestId);
+        const balance = balanceFromStored(row.response);
+        if (!row.replayed) await appendAudit(tx, [audit(balance)]);
+        return { balance, replayed: row.replayed };
+      }),
+    ),
   );
 }
 

@@ -1,5 +1,5 @@
 import { DomainError } from "@heidrun/core";
-import { requestConflict, retryOnUniqueViolation } from "./accounts";
+import { requestConflict, retryOnUniqueViolation, retryWhileTwinInFlight, twinInFlight } from "./accounts";
 import { type AuditEventInput, appendAudit } from "./audit";
 import type { Db } from "./pool";
 import { MicroBatcher, type MicroBatcherOptions } from "./preauths-batcher";
@@ -51,7 +51,7 @@ export async function commitHolds(
       const rows = await grantRound(tx, round);
       for (const input of round) {
         const row = rows.get(input.requestId);
-        if (!row) throw new DomainError("INTERNAL", `no pre-authorization row for ${input.requestId}`);
+        if (!row) throw twinInFlight(input.requestId);
         const preauth = recordOf(row);
         if (preauth.fingerprint !== input.fingerprint) {
           answers.set(input, requestConflict(input.requestId));
@@ -75,7 +75,9 @@ function compare(a: string, b: string): number {
 
 /** One hold in its own transaction. A concurrent twin of the request_id loses on the unique index, rolls back whole, and replays the winner. */
 export async function authorizeHoldAlone(db: Db, input: AuthorizeHoldInput): Promise<PreauthOutcome> {
-  const [answer] = await retryOnUniqueViolation(["preauths_request_id_key"], () => commitHolds(db, [input]));
+  const [answer] = await retryWhileTwinInFlight(() =>
+    retryOnUniqueViolation(["preauths_request_id_key"], () => commitHolds(db, [input])),
+  );
   if (answer === undefined) throw new DomainError("INTERNAL", `no answer for hold ${input.requestId}`);
   if (answer instanceof DomainError) throw answer;
   return answer;
