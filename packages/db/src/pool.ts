@@ -57,3 +57,20 @@ export function withDatabase(url: string, name: string): string {
   parsed.pathname = `/${encodeURIComponent(name)}`;
   return parsed.toString();
 }
+
+/** Whether a PostgreSQL server answers at `url` (its `postgres` database), within `timeoutMs`. */
+export async function postgresAnswers(url: string, timeoutMs = 2000): Promise<boolean> {
+  const client = new pg.Client({
+    connectionString: withDatabase(url, "postgres"),
+    connectionTimeoutMillis: timeoutMs,
+  });
+  try {
+    await client.connect();
+    await client.query("SELECT 1");
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => {});
+  }
+}

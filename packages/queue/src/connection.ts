@@ -68,3 +68,22 @@ export function redisReady(redis: QueueConnection, timeoutMs = 10_000): Promise<
     redis.once("ready", onReady);
   });
 }
+
+/** Whether a Redis server answers PING at `url`, within `timeoutMs`; never retries. */
+export async function redisAnswers(url: string, timeoutMs = 2000): Promise<boolean> {
+  const redis = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    connectTimeout: timeoutMs,
+    retryStrategy: () => null,
+  });
+  redis.on("error", () => {});
+  try {
+    await redis.connect();
+    return (await redis.ping()) === "PONG";
+  } catch {
+    return false;
+  } finally {
+    redis.disconnect();
+  }
+}

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { loadConfig } from "@heidrun/config";
-import { Redis } from "ioredis";
-import pg from "pg";
+import { postgresAnswers } from "@heidrun/db";
+import { redisAnswers } from "@heidrun/queue";
 
 export interface ServiceUrls {
   databaseUrl: string;
@@ -12,37 +12,6 @@ export interface ServiceUrls {
 
 const LOCAL_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/postgres";
 const LOCAL_REDIS_URL = "redis://127.0.0.1:6379";
-
-async function postgresAnswers(url: string): Promise<boolean> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
-  try {
-    await client.connect();
-    await client.query("SELECT 1");
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await client.end().catch(() => {});
-  }
-}
-
-async function redisAnswers(url: string): Promise<boolean> {
-  const redis = new Redis(url, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    connectTimeout: 2000,
-    retryStrategy: () => null,
-  });
-  redis.on("error", () => {});
-  try {
-    await redis.connect();
-    return (await redis.ping()) === "PONG";
-  } catch {
-    return false;
-  } finally {
-    redis.disconnect();
-  }
-}
 
 let started: Promise<ServiceUrls> | undefined;
 

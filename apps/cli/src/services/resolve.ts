@@ -1,8 +1,7 @@
 import { fileURLToPath } from "node:url";
 import type { Config } from "@heidrun/config";
-import { withDatabase } from "@heidrun/db";
-import { Redis } from "ioredis";
-import pg from "pg";
+import { postgresAnswers } from "@heidrun/db";
+import { redisAnswers } from "@heidrun/queue";
 import { type BinarySearch, findServerBinaries } from "./binaries";
 import { startPrivateServices } from "./private";
 
@@ -24,39 +23,6 @@ export const DEFAULT_BINARY_SEARCH = (path: string): BinarySearch => ({
   postgresRoots: ["/usr/lib/postgresql"],
 });
 
-async function postgresAnswers(url: string): Promise<boolean> {
-  const client = new pg.Client({
-    connectionString: withDatabase(url, "postgres"),
-    connectionTimeoutMillis: 1500,
-  });
-  try {
-    await client.connect();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await client.end().catch(() => {});
-  }
-}
-
-async function redisAnswers(url: string): Promise<boolean> {
-  const redis = new Redis(url, {
-    lazyConnect: true,
-    connectTimeout: 1500,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  });
-  redis.on("error", () => {});
-  try {
-    await redis.connect();
-    return (await redis.ping()) === "PONG";
-  } catch {
-    return false;
-  } finally {
-    redis.disconnect();
-  }
-}
-
 /**
  * HEIDRUN_SERVICES: `external` uses the URLs as given; `private` starts PostgreSQL and Redis of its own;
  * `auto` is external when the URLs were set or the defaults answer, private otherwise.
@@ -77,8 +43,8 @@ export async function resolveFleetServices(
   if (config.services === "auto") {
     if (config.servicesFromEnvironment) return external("auto: DATABASE_URL/REDIS_URL are set, using them");
     const [pgUp, redisUp] = await Promise.all([
-      postgresAnswers(config.databaseUrl),
-      redisAnswers(config.redisUrl),
+      postgresAnswers(config.databaseUrl, 1500),
+      redisAnswers(config.redisUrl, 1500),
     ]);
     if (pgUp && redisUp)
       return external("auto: PostgreSQL and Redis answer at the default addresses, using them");
