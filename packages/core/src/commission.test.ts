@@ -143,4 +143,25 @@ describe("validateCommissionSettings", () => {
       "commission.overrides.p1",
     );
   });
+
+  it("says what a bad value was: a number as written, anything else by its type", () => {
+    const good = { defaultBps: 1_500, minBps: 100, maxBps: 3_000, overrides: {} };
+    expect(validateCommissionSettings(good)).toBe(good);
+    const notANumber = caught(() =>
+      validateCommissionSettings({ ...good, minBps: "100" as unknown as number }, "settings.commission"),
+    );
+    expect(notANumber.field).toBe("settings.commission.minBps");
+    expect(notANumber.message).toContain("must be an integer from 0 to 10000, got string");
+    expect(caught(() => validateCommissionSettings({ ...good, maxBps: 99.5 })).message).toContain("got 99.5");
+    const textOverride = caught(() =>
+      validateCommissionSettings({ ...good, overrides: { p1: "15" as unknown as number } }),
+    );
+    expect(textOverride.field).toBe("commission.overrides.p1");
+    expect(textOverride.message).toContain("string bps is outside the allowed 100–3000 bps");
+    const belowMin = caught(() => validateCommissionSettings({ ...good, overrides: { p1: 99 } }));
+    expect(belowMin.message).toContain("99 bps is outside the allowed 100–3000 bps");
+    expect(caught(() => validateCommissionSettings({ ...good, overrides: { "bad id!": 1_000 } })).field).toBe(
+      "commission.overrides.bad id!",
+    );
+  });
 });

@@ -83,6 +83,13 @@ describe("money range checks", () => {
     );
     expect(parseUnitsAsMicros("-$0.01", "price")).toBe(-10_000n);
   });
+
+  it("refuses text longer than any int64 amount without parsing it, quoting only its start", () => {
+    const long = "1".repeat(41);
+    expect(failure(() => parseUnitsAsMicros(long, "price")).message).toBe(
+      `price: must be a decimal amount with at most 6 decimals, got "${"1".repeat(40)}"`,
+    );
+  });
 });
 
 describe("edge answers of the validators", () => {

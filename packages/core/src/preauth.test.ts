@@ -12,6 +12,7 @@ import {
   isPreAuthStatus,
   PREAUTH_ACTIONS,
   PREAUTH_STATUSES,
+  PREAUTH_TRANSITIONS,
   type PreAuthAction,
   type PreAuthStatus,
 } from "./preauth";
@@ -38,6 +39,16 @@ function outcome(run: () => PreAuthStatus): PreAuthStatus | "refused" {
 }
 
 describe("pre-authorization state machine", () => {
+  it("lists for each action exactly the statuses the whole table lets it leave", () => {
+    for (const action of ["capture", "cancel", "expire"] as const) {
+      const allowed = (Object.keys(EXPECTED) as PreAuthStatus[]).filter(
+        (status) => EXPECTED[status][action] !== "refused",
+      );
+      expect([...PREAUTH_TRANSITIONS[action].from].sort()).toEqual(allowed.sort());
+      expect(PREAUTH_TRANSITIONS[action].to).toBe(EXPECTED.pending[action]);
+    }
+  });
+
   const pairs = PREAUTH_STATUSES.flatMap((status) =>
     PREAUTH_ACTIONS.map((action) => [status, action] as const),
   );

@@ -10,33 +10,54 @@ export type PreAuthStatus = (typeof PREAUTH_STATUSES)[number];
 export const PREAUTH_ACTIONS = ["capture", "cancel", "expire"] as const;
 export type PreAuthAction = (typeof PREAUTH_ACTIONS)[number];
 
-/** For each action, the statuses it may leave from. Everything else is FAILED_PRECONDITION. */
-export const PREAUTH_TRANSITIONS: Readonly<
-  Record<PreAuthAction, { readonly from: readonly PreAuthStatus[]; readonly to: PreAuthStatus }>
-> = {
-  capture: { from: ["pending", "expired"], to: "captured" },
-  cancel: { from: ["pending"], to: "cancelled" },
-  expire: { from: ["pending"], to: "expired" },
-};
-
-const REFUSALS: Readonly<Record<PreAuthAction, Partial<Record<PreAuthStatus, string>>>> = {
+/**
+ * Every (action, status) pair decided: `null` where the action may leave that status, otherwise the refusal
+ * (FAILED_PRECONDITION) with its reason. The type is total, so a new status cannot be added without a decision.
+ */
+const REFUSALS: Readonly<Record<PreAuthAction, Readonly<Record<PreAuthStatus, string | null>>>> = {
   capture: {
+    pending: null,
+    expired: null,
     captured: "pre-authorization is already captured",
     cancelled: "pre-authorization is cancelled and cannot be captured",
     declined: "pre-authorization was declined; there is nothing to capture",
   },
   cancel: {
+    pending: null,
     captured: "pre-authorization is captured and cannot be cancelled",
     cancelled: "pre-authorization is already cancelled",
     expired: "pre-authorization has expired; its hold is already released",
     declined: "pre-authorization was declined; there is nothing to cancel",
   },
   expire: {
+    pending: null,
     captured: "pre-authorization is captured and cannot expire",
     cancelled: "pre-authorization is cancelled and cannot expire",
     expired: "pre-authorization has already expired",
     declined: "pre-authorization was declined and cannot expire",
   },
+};
+
+const TARGETS: Readonly<Record<PreAuthAction, PreAuthStatus>> = {
+  capture: "captured",
+  cancel: "cancelled",
+  expire: "expired",
+};
+
+function transitionOf(action: PreAuthAction) {
+  const from: readonly PreAuthStatus[] = PREAUTH_STATUSES.filter(
+    (status) => REFUSALS[action][status] === null,
+  );
+  return { from, to: TARGETS[action] };
+}
+
+/** For each action, the statuses it may leave from (derived from the refusal table) and where it leads. */
+export const PREAUTH_TRANSITIONS: Readonly<
+  Record<PreAuthAction, { readonly from: readonly PreAuthStatus[]; readonly to: PreAuthStatus }>
+> = {
+  capture: transitionOf("capture"),
+  cancel: transitionOf("cancel"),
+  expire: transitionOf("expire"),
 };
 
 export function isPreAuthStatus(value: unknown): value is PreAuthStatus {
@@ -62,11 +83,9 @@ export function applyPreAuthAction(action: PreAuthAction, status: PreAuthStatus)
   if (!isPreAuthStatus(status)) {
     throw new DomainError("INTERNAL", `unknown pre-authorization status ${JSON.stringify(status)}`);
   }
-  const transition = PREAUTH_TRANSITIONS[action];
-  if (transition.from.includes(status)) return transition.to;
-  throw DomainError.precondition(
-    REFUSALS[action][status] ?? `cannot ${action} a ${status} pre-authorization`,
-  );
+  const refusal = REFUSALS[action][status];
+  if (refusal === null) return TARGETS[action];
+  throw DomainError.precondition(refusal);
 }
 
 export function capture(status: PreAuthStatus): PreAuthStatus {

@@ -182,12 +182,13 @@ export class CompiledPrice {
   /** The prices for a request with this many input tokens: the tier with the largest threshold < inputTokens. */
   pricesFor(inputTokens: Tokens): PriceLevel {
     const levels = this.levels;
-    for (let i = 0; i < levels.length; i++) {
+    const baseIndex = levels.length - 1;
+    for (let i = 0; i < baseIndex; i++) {
       const level = levels[i]!;
       if (level.appliesAbove < inputTokens) return level;
     }
-    // Unreachable for validated usage (inputTokens ≥ 0 > -1n); kept total for a negative count.
-    return levels[levels.length - 1]!;
+    // The base level applies to every count no tier claims (including a negative one, which usage rejects).
+    return levels[baseIndex]!;
   }
 }
 

@@ -16,6 +16,12 @@ describe("replay identity", () => {
     expect(isIdenticalReplay(capture, reordered)).toBe(true);
   });
 
+  it("treats undefined as null wherever it stands outside a record", () => {
+    expect(requestFingerprint(undefined)).toBe("null");
+    expect(isIdenticalReplay([1, undefined], [1, null])).toBe(true);
+    expect(isIdenticalReplay([1, undefined], [1])).toBe(false);
+  });
+
   it("tells apart different values and different types", () => {
     expect(isIdenticalReplay(capture, { ...capture, usage: { ...capture.usage, outputTokens: 6n } })).toBe(
       false,
