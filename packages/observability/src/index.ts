@@ -1,3 +1,4 @@
+export * from "./free-port";
 export * from "./logger";
 export * from "./metrics";
 export * from "./metrics-server";

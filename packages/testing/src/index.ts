@@ -1,3 +1,4 @@
+export { freePort } from "@heidrun/observability";
 export * from "./fixture";
 export * from "./redis-server";
 export * from "./services";

@@ -1,9 +1,9 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { freePort } from "@heidrun/observability";
 import { afterAll, describe, expect, it } from "vitest";
 import { PRIVATE_SERVICES_DIR } from "../services/resolve";
 import { checkHealth, waitForServing } from "../simulate/health";
@@ -12,17 +12,6 @@ import { answers, commandLine, environmentOf, isAlive, processTree } from "./pro
 const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), "heidrun-start-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject()));
-    });
-  });
-}
 
 interface Started {
   child: ChildProcess;
