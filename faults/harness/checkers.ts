@@ -134,16 +134,23 @@ async function moneyConserved(pool: pg.Pool): Promise<string[]> {
   for (const r of drift.filter((d) => d.balance_micros !== BigInt(d.expected)).slice(0, 5)) {
     out.push(`${r.account_id}: balance ${r.balance_micros}, credits − settled = ${r.expected}`);
   }
+  // Pending pre-auths hold their estimates, captured ones their cost until the settlement releases it.
   const holds = await rows<{ account_id: string; held_micros: bigint; open: string }>(
     pool,
     `SELECT a.account_id, a.held_micros,
-       coalesce((SELECT sum(held_micros) FROM preauths p
-                 WHERE p.account_id = a.account_id AND p.status = 'pending'), 0) AS open
+       coalesce((SELECT sum(held_micros) FROM preauths p WHERE p.account_id = a.account_id), 0) AS open
      FROM accounts a`,
   );
   for (const r of holds.filter((h) => h.held_micros !== BigInt(h.open)).slice(0, 5)) {
-    out.push(`${r.account_id}: held ${r.held_micros}, open holds ${r.open}`);
+    out.push(`${r.account_id}: held ${r.held_micros}, pre-auths hold ${r.open}`);
   }
+  const stuck = await rows<{ preauth_id: string }>(
+    pool,
+    `SELECT p.preauth_id FROM preauths p JOIN settlements s ON s.request_id = p.capture_request_id
+     WHERE s.status = 'settled' AND p.held_micros <> 0`,
+  );
+  if (stuck.length)
+    out.push(`settled captures still holding funds: ${sample(stuck.map((r) => r.preauth_id))}`);
   return out;
 }
 

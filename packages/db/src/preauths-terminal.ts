@@ -24,11 +24,14 @@ interface TerminalMove {
   from: readonly PreauthStatus[];
   /** The SET list for the moved row; `t` is the locked row before the move. */
   set: SQL;
+  /** What the moved row holds afterwards; accounts.held moves by the difference from what it held before. */
+  heldAfter: SQL;
 }
 
 /**
- * A terminal move under the pre-auth's row lock: a conditional UPDATE … WHERE status IN (from), releasing what
- * the row still held from accounts.held. Returns the moved row, or the locked row as it was (unmoved).
+ * A terminal move under the pre-auth's row lock: a conditional UPDATE … WHERE status IN (from), moving
+ * accounts.held by what the row holds afterwards minus what it held before. Returns the moved row, or the
+ * locked row as it was (unmoved).
  */
 async function moveLocked(
   tx: DbOrTx,
@@ -38,23 +41,23 @@ async function moveLocked(
     move.from.map((status) => sql`${status}`),
     sql`, `,
   );
-  const result = await tx.execute<Row & { moved: boolean; releasedHold: bigint }>(sql`
+  const result = await tx.execute<Row & { moved: boolean; heldChange: bigint }>(sql`
     WITH target AS (
       SELECT * FROM preauths WHERE preauth_id = ${move.preauthId} FOR UPDATE
     ),
     moved AS (
-      UPDATE preauths p SET ${move.set}, held_micros = 0
+      UPDATE preauths p SET ${move.set}, held_micros = ${move.heldAfter}
       FROM target t
       WHERE p.preauth_id = t.preauth_id AND t.status IN (${from})
-      RETURNING ${columnsOf("p")}, t.held_micros AS "releasedHold"
+      RETURNING ${columnsOf("p")}, p.held_micros - t.held_micros AS "heldChange"
     ),
-    released AS (
-      UPDATE accounts a SET held_micros = a.held_micros - m."releasedHold", updated_at = now()
-      FROM moved m WHERE a.account_id = m."accountId" AND m."releasedHold" > 0
+    held AS (
+      UPDATE accounts a SET held_micros = a.held_micros + m."heldChange", updated_at = now()
+      FROM moved m WHERE a.account_id = m."accountId" AND m."heldChange" <> 0
     )
     SELECT true AS moved, * FROM moved
     UNION ALL
-    SELECT false AS moved, ${columnsOf("target")}, 0::bigint AS "releasedHold" FROM target
+    SELECT false AS moved, ${columnsOf("target")}, 0::bigint AS "heldChange" FROM target
     WHERE NOT EXISTS (SELECT 1 FROM moved)`);
   const row = result.rows[0];
   if (!row) return undefined;
@@ -126,6 +129,7 @@ export async function cancelHold(db: Db, input: CancelHoldInput): Promise<Preaut
       from: ["pending"],
       set: sql`status = 'cancelled', released_micros = t.held_micros, cancel_request_id = ${input.requestId},
         cancel_fingerprint = ${fingerprint}, cancel_reason = ${input.reason}, cancelled_at = now()`,
+      heldAfter: sql`0`,
     },
     (row) => ({
       type: "preauth.cancelled",
@@ -162,10 +166,11 @@ export function captureFingerprint(input: Pick<CaptureHoldInput, "preauthId" | "
 }
 
 /**
- * CapturePreAuth's durable record: pending or expired → captured with the usage and its cost, the whole
- * remaining hold leaves accounts.held (the settlement worker lowers the balance by the cost). released_micros
- * is the part of the hold not consumed by the cost: max(hold − cost, 0); 0 after expiry, which already
- * released it. Cancelled, declined, or captured under another request id: FAILED_PRECONDITION.
+ * CapturePreAuth's durable record: pending or expired → captured with the usage and its cost. The hold
+ * becomes the cost (held again after an expiry, and above the estimate when the usage cost more), so until
+ * the settlement worker charges it and releases it in the same transaction, `available` already counts the
+ * money as spent. released_micros is the part of the hold the cost did not need: max(hold − cost, 0); 0 after
+ * expiry. Cancelled, declined, or captured under another request id: FAILED_PRECONDITION.
  */
 export async function captureHold(db: Db, input: CaptureHoldInput): Promise<PreauthOutcome> {
   const fingerprint = captureFingerprint(input);
@@ -186,6 +191,7 @@ export async function captureHold(db: Db, input: CaptureHoldInput): Promise<Prea
         captured_cached_input_tokens = ${usage.cachedInputTokens}::bigint,
         captured_cache_write_tokens = ${usage.cacheWriteTokens}::bigint,
         captured_cost_micros = ${cost}::bigint, captured_at = now()`,
+      heldAfter: sql`${cost}::bigint`,
     },
     (row) => ({
       type: "preauth.capture_requested",

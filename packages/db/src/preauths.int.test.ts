@@ -78,10 +78,11 @@ async function inFlight<T>(tasks: readonly (() => Promise<T>)[], width: number):
   return results;
 }
 
-async function pendingHeld(accountIds: readonly string[]): Promise<bigint> {
+/** What the accounts' pre-auths hold: estimates while pending, captured costs until they are settled. */
+async function preauthsHeld(accountIds: readonly string[]): Promise<bigint> {
   const result = await ctx().db.execute<{ held: bigint }>(sql`
     SELECT coalesce(sum(held_micros), 0)::bigint AS held FROM preauths
-    WHERE status = 'pending' AND account_id = ANY(${sql.param([...accountIds])}::text[])`);
+    WHERE account_id = ANY(${sql.param([...accountIds])}::text[])`);
   return result.rows[0]?.held ?? -1n;
 }
 
@@ -185,7 +186,7 @@ describe("cancelHold and captureHold", () => {
     expect((await getBalance(db, "cx")).heldMicros).toBe(1n);
   });
 
-  it("capture records usage and cost, releases the rest of the hold, and refuses a second capture", async () => {
+  it("capture records usage and cost, keeps the cost held, releases the rest, and refuses a second capture", async () => {
     const { db } = ctx();
     await fund("cp", 1_000n);
     const { preauth } = await authorizeHold(db, holdInput("cp-auth", "cp", 400n));
@@ -199,12 +200,17 @@ describe("cancelHold and captureHold", () => {
     const first = await captureHold(db, capture);
     expect(first.preauth).toMatchObject({
       status: "captured",
-      heldMicros: 0n,
+      heldMicros: 150n,
       capturedCostMicros: 150n,
       releasedMicros: 250n,
       captureRequestId: "cp-cap",
     });
-    expect(await getBalance(db, "cp")).toMatchObject({ balanceMicros: 1_000n, heldMicros: 0n });
+    // Until the settlement charges it, the cost stays held: available already reads what it will be.
+    expect(await getBalance(db, "cp")).toMatchObject({
+      balanceMicros: 1_000n,
+      heldMicros: 150n,
+      availableMicros: 850n,
+    });
     expect(await captureHold(db, capture)).toEqual({ replayed: true, preauth: first.preauth });
     expect(await codeOf(captureHold(db, { ...capture, usage: { ...USAGE, outputTokens: 6n } }))).toBe(
       "ALREADY_EXISTS",
@@ -254,10 +260,32 @@ describe("cancelHold and captureHold", () => {
     });
     expect(captured.preauth).toMatchObject({
       status: "captured",
+      heldMicros: 600n,
       capturedCostMicros: 600n,
       releasedMicros: 0n,
     });
-    expect((await getBalance(db, "ex")).heldMicros).toBe(0n);
+    // The expiry gave the estimate back; the capture holds its cost again until it is settled.
+    expect(await getBalance(db, "ex")).toMatchObject({ heldMicros: 600n, availableMicros: 400n });
+  });
+
+  it("a capture above the estimate holds the whole cost, even past the funds", async () => {
+    const { db } = ctx();
+    await fund("over", 500n);
+    const { preauth } = await authorizeHold(db, holdInput("over-auth", "over", 400n));
+    const captured = await captureHold(db, {
+      requestId: "over-cap",
+      preauthId: preauth.preauthId,
+      usage: USAGE,
+      capturedCostMicros: 700n,
+      actor: "t",
+    });
+    expect(captured.preauth).toMatchObject({ heldMicros: 700n, releasedMicros: 0n });
+    expect(await getBalance(db, "over")).toMatchObject({
+      balanceMicros: 500n,
+      heldMicros: 700n,
+      availableMicros: -200n,
+    });
+    expect((await authorizeHold(db, holdInput("over-next", "over", 1n))).preauth.status).toBe("declined");
   });
 });
 
@@ -332,7 +360,9 @@ describe("capture, cancel and expiry racing", () => {
       0n,
     );
     expect(terminal).toBe(900n);
-    for (const s of ["captured", "cancelled", "expired"]) expect(byStatus.get(s)?.held ?? 0n).toBe(0n);
+    for (const s of ["cancelled", "expired"]) expect(byStatus.get(s)?.held ?? 0n).toBe(0n);
+    // Each capture holds its cost (50) until it is settled.
+    expect(byStatus.get("captured")?.held).toBe(50n * (byStatus.get("captured")?.n ?? 0n));
 
     // Each hold was released by exactly one of: cancel, expiry, capture-while-pending.
     const releases = await db.execute<{ preauth_id: string; n: bigint }>(sql`
@@ -352,6 +382,6 @@ describe("capture, cancel and expiry racing", () => {
 
     const held = await db.execute<{ held: bigint }>(sql`
       SELECT sum(held_micros)::bigint AS held FROM accounts WHERE account_id = ANY(${sql.param(accounts)}::text[])`);
-    expect(held.rows[0]?.held).toBe(await pendingHeld(accounts));
+    expect(held.rows[0]?.held).toBe(await preauthsHeld(accounts));
   });
 });

@@ -97,7 +97,7 @@ export const preauths = pgTable(
     model: text("model").notNull(),
     status: text("status", { enum: preauthStatuses }).notNull(),
     declineReason: text("decline_reason"),
-    /** What this pre-auth holds now: the estimate while pending, 0 once terminal. */
+    /** What this pre-auth holds now: the estimate while pending, the captured cost until it is settled, else 0. */
     heldMicros: micros("held_micros").notNull(),
     estimatedCostMicros: micros("estimated_cost_micros").notNull(),
     estimatedInputTokens: tokens("estimated_input_tokens").notNull(),
@@ -136,7 +136,8 @@ export const preauths = pgTable(
       sql`${t.status} IN ('pending','captured','cancelled','expired','declined')`,
     ),
     check("preauths_held_non_negative", sql`${t.heldMicros} >= 0`),
-    check("preauths_held_only_pending", sql`${t.status} = 'pending' OR ${t.heldMicros} = 0`),
+    // A capture keeps its cost held until the settlement worker charges it, so `available` never reads high.
+    check("preauths_held_only_open", sql`${t.status} IN ('pending','captured') OR ${t.heldMicros} = 0`),
   ],
 );
 

@@ -213,6 +213,7 @@ describe("settleBatch", () => {
       capturedCostMicros: 900n,
       actor: "test",
     });
+    expect(await scalar(sql`SELECT held_micros FROM accounts WHERE account_id = 'acct-cap'`)).toBe(900n);
     // Captured now, when version 2 is in effect; the pinned version 1 prices it: 2000 × 0.15 + 1000 × 0.6 = 900.
     const [outcome] = await settle([{ kind: "capture", requestId: "cap-1", preauthId, actor: "test" }]);
     expect(outcome).toMatchObject({ status: "settled", totalCostMicros: 900n, priceVersion: 1n });
@@ -225,6 +226,7 @@ describe("settleBatch", () => {
     const account = await db.execute(
       sql`SELECT balance_micros, held_micros FROM accounts WHERE account_id = 'acct-cap'`,
     );
+    // The capture kept its cost (900) held; the settlement charged it and released that hold together.
     expect(account.rows).toEqual([{ balance_micros: 1_000_000n - 900n, held_micros: 0n }]);
 
     const [unknown, wrongRequest] = await settle([
@@ -257,5 +259,83 @@ describe("settleBatch", () => {
       recordSettlementFailure(tx, item("iso-1", "acct-iso"), "late"),
     );
     expect(again).toEqual({ status: "already_settled", requestId: "iso-1" });
+  });
+});
+
+describe("capture holds", () => {
+  it("stay held until the capture's settlement charges them, and are released once, with the charge", async () => {
+    const { db } = ctx();
+    await db.execute(sql`INSERT INTO accounts (account_id, balance_micros) VALUES ('acct-hold', 100000)`);
+    const authorize = async (requestId: string, priceVersion: bigint, priceVersionId: bigint | null) =>
+      (
+        await authorizeHold(db, {
+          requestId,
+          fingerprint: `fp-${requestId}`,
+          accountId: "acct-hold",
+          providerId: "openai",
+          model: "gpt-4o-mini",
+          estimatedCostMicros: 5000n,
+          estimatedInputTokens: 10_000n,
+          maxOutputTokens: 1000n,
+          priceVersion,
+          priceVersionId,
+          ttlSeconds: 600,
+          actor: "test",
+        })
+      ).preauth.preauthId;
+    const balance = async () =>
+      (await db.execute(sql`SELECT balance_micros, held_micros FROM accounts WHERE account_id = 'acct-hold'`))
+        .rows[0];
+    const preauthHeld = (preauthId: string) =>
+      scalar(sql`SELECT held_micros FROM preauths WHERE preauth_id = ${preauthId}`);
+
+    const priced = await authorize("hold-a", 1n, v1Id);
+    // Pinned to version 3, which the catalog does not have yet: its settlement fails until it does.
+    const unpriced = await authorize("hold-b", 3n, null);
+    await authorize("hold-open", 1n, v1Id);
+    const capture = (requestId: string, preauthId: string, used: Usage, cost: bigint) =>
+      captureHold(db, { requestId, preauthId, usage: used, capturedCostMicros: cost, actor: "test" });
+    await capture("hold-a-cap", priced, usage(2000n, 1000n), 900n);
+    await capture("hold-b-cap", unpriced, usage(1000n, 500n), 450n);
+    expect(await balance()).toEqual({ balance_micros: 100_000n, held_micros: 900n + 450n + 5000n });
+
+    const captureItem = (requestId: string, preauthId: string): SettleItem => ({
+      kind: "capture",
+      requestId,
+      preauthId,
+      actor: "test",
+    });
+    const [settledA, failedB] = await settle([
+      captureItem("hold-a-cap", priced),
+      captureItem("hold-b-cap", unpriced),
+    ]);
+    expect(settledA).toMatchObject({ status: "settled", totalCostMicros: 900n });
+    expect(failedB).toMatchObject({ status: "failed" });
+    expect(await balance()).toEqual({ balance_micros: 100_000n - 900n, held_micros: 450n + 5000n });
+    expect(await preauthHeld(priced)).toBe(0n);
+    expect(await preauthHeld(unpriced)).toBe(450n);
+
+    // A second run of the settled job changes nothing.
+    expect((await settle([captureItem("hold-a-cap", priced)]))[0]?.status).toBe("already_settled");
+    expect(await balance()).toEqual({ balance_micros: 100_000n - 900n, held_micros: 450n + 5000n });
+
+    // Version 3 arrives (effective far ahead, so nothing else changes); the rerun settles and releases.
+    await setPrice(
+      db,
+      {
+        providerId: "openai",
+        model: "gpt-4o-mini",
+        currency: "USD",
+        inputMicrosPerMtok: 150_000n,
+        outputMicrosPerMtok: 600_000n,
+        effectiveFrom: new Date("2099-01-01Z"),
+      },
+      { requestId: "price-3", actor: "test" },
+    );
+    await cache.refresh();
+    const [rerun] = await settle([captureItem("hold-b-cap", unpriced)]);
+    expect(rerun).toMatchObject({ status: "settled", totalCostMicros: 450n, priceVersion: 3n });
+    expect(await balance()).toEqual({ balance_micros: 100_000n - 1350n, held_micros: 5000n });
+    expect(await preauthHeld(unpriced)).toBe(0n);
   });
 });

@@ -7,6 +7,7 @@ import {
   insertLedgerEntries,
   insertUsageRows,
   readStoredUsage,
+  releaseCaptureHolds,
   type StoredUsageRow,
   upsertHourlyRollups,
   upsertSettlements,
@@ -145,9 +146,10 @@ export async function settleBatch(
   // loop. The audit append waits for them: its named statement reaches the connection before statements issued
   // earlier in the same tick, and taking the chain head before the account rows inverts the order every other
   // writer uses (accounts, then the head), which deadlocked against PreAuthorize under load.
+  const releasedHolds = await releaseCaptureHolds(tx, settled);
   await Promise.all([
     insertLedgerEntries(tx, settled),
-    applyBalanceChanges(tx, settled),
+    applyBalanceChanges(tx, settled, releasedHolds),
     upsertHourlyRollups(tx, settled),
   ]);
   await appendAudit(tx, auditEvents(inserted, written));

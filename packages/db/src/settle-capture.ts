@@ -24,7 +24,7 @@ export type CaptureResolution = { ok: true; candidate: SettleCandidate } | { ok:
 /**
  * What a settle-capture job settles, read from its pre-auth: the capture (written there before the capture
  * was acknowledged) under the capture's request_id, the pre-auth's account, provider and model, and the pinned
- * price version. The hold itself was released when the capture was recorded, so settling only charges.
+ * price version. The capture left its cost held; settling charges it and releases that hold (settle-sql).
  */
 export async function loadCaptureCandidates(
   tx: DbOrTx,

@@ -133,12 +133,45 @@ export async function insertLedgerEntries(tx: DbOrTx, settled: readonly Settled[
 }
 
 /**
- * Lowers each account's balance once per batch by the sum of its settled totals. Holds are not touched: a
- * capture released its hold when it was recorded. Post-paid usage by an account that has no row yet creates
- * it (balance = −charges, no credit limit), so usage is never lost for want of an account row. Rows are
- * locked in account order, so concurrent batches cannot deadlock on each other.
+ * Clears what the settled captures' pre-auths still hold (the captured cost, kept held since the capture) and
+ * answers the amount per account, for applyBalanceChanges to take off accounts.held with the charge. The
+ * pre-auth rows are locked in id order before any account row, the order a capture takes them in.
  */
-export async function applyBalanceChanges(tx: DbOrTx, settled: readonly Settled[]): Promise<void> {
+export async function releaseCaptureHolds(
+  tx: DbOrTx,
+  settled: readonly Settled[],
+): Promise<Map<string, bigint>> {
+  const ids = [
+    ...new Set(settled.flatMap(({ candidate }) => (candidate.preauthId ? [candidate.preauthId] : []))),
+  ].sort();
+  const released = new Map<string, bigint>();
+  if (ids.length === 0) return released;
+  const result = await tx.execute<{ account_id: string; held_micros: bigint }>(sql`
+    UPDATE preauths p SET held_micros = 0
+    FROM (
+      SELECT preauth_id, held_micros FROM preauths
+      WHERE preauth_id = ANY(${texts(ids)}) AND status = 'captured' AND held_micros > 0
+      ORDER BY preauth_id FOR UPDATE
+    ) h
+    WHERE p.preauth_id = h.preauth_id
+    RETURNING p.account_id, h.held_micros`);
+  for (const row of result.rows) {
+    released.set(row.account_id, (released.get(row.account_id) ?? 0n) + row.held_micros);
+  }
+  return released;
+}
+
+/**
+ * Lowers each account's balance once per batch by the sum of its settled totals, and its held funds by what
+ * the settled captures released (releaseCaptureHolds), in the same row update. Post-paid usage by an account
+ * that has no row yet creates it (balance = −charges, no credit limit), so usage is never lost for want of an
+ * account row. Rows are locked in account order, so concurrent batches cannot deadlock on each other.
+ */
+export async function applyBalanceChanges(
+  tx: DbOrTx,
+  settled: readonly Settled[],
+  releasedHolds: ReadonlyMap<string, bigint> = new Map(),
+): Promise<void> {
   if (settled.length === 0) return;
   const totals = new Map<string, bigint>();
   for (const { candidate, split } of settled) {
@@ -146,11 +179,17 @@ export async function applyBalanceChanges(tx: DbOrTx, settled: readonly Settled[
   }
   const ids = [...totals.keys()].sort();
   await tx.execute(sql`
+    WITH changes AS (
+      SELECT * FROM unnest(${texts(ids)}, ${bigints(ids.map((id) => totals.get(id)!))},
+        ${bigints(ids.map((id) => releasedHolds.get(id) ?? 0n))}) AS t(id, total, released)
+    )
     INSERT INTO accounts (account_id, balance_micros)
-    SELECT id, -total FROM unnest(${texts(ids)}, ${bigints(ids.map((id) => totals.get(id)!))}) AS t(id, total)
+    SELECT id, -total FROM changes
     ORDER BY id
     ON CONFLICT (account_id) DO UPDATE SET
-      balance_micros = accounts.balance_micros + EXCLUDED.balance_micros, updated_at = now()`);
+      balance_micros = accounts.balance_micros + EXCLUDED.balance_micros,
+      held_micros = accounts.held_micros - (SELECT released FROM changes WHERE changes.id = EXCLUDED.account_id),
+      updated_at = now()`);
 }
 
 /** Adds the settled usage to its hourly buckets (UTC), in key order for the same reason as balances. */

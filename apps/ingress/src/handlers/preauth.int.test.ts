@@ -251,8 +251,13 @@ describe("CapturePreAuth and CancelPreAuth", () => {
       name: "settle-capture",
       data: { requestId: "cap-1", preauthId: held.preauthId, actor: "key00001" },
     });
-    // The whole hold left `held`; the balance is the settlement worker's to lower.
-    expect(await getBalance(ctx().db, "cap")).toMatchObject({ balanceMicros: 10_000n, heldMicros: 900n });
+    // The hold is now the cost (600 of it, beside the 900 of the later pre-auth) until the settlement worker
+    // charges it and lowers the balance.
+    expect(await getBalance(ctx().db, "cap")).toMatchObject({
+      balanceMicros: 10_000n,
+      heldMicros: 1_500n,
+      availableMicros: 8_500n,
+    });
 
     await (await producer.queue.getJob(jobIdFor("cap-1")))?.remove();
     expect(await handlers.capturePreAuth(capture, call)).toEqual(answer);
@@ -272,7 +277,7 @@ describe("CapturePreAuth and CancelPreAuth", () => {
     const got = await handlers.getPreAuth({ preauthId: held.preauthId }, call);
     expect(got.preauth).toMatchObject({
       status: PreAuthStatus.PRE_AUTH_STATUS_CAPTURED,
-      heldMicros: 0n,
+      heldMicros: 600n,
       capturedCostMicros: 600n,
       priceVersion: 1n,
     });
@@ -328,6 +333,7 @@ describe("CapturePreAuth and CancelPreAuth", () => {
       preauthId: held.preauthId,
       actor: "key00001",
     });
-    expect(await getBalance(ctx().db, "late")).toMatchObject({ heldMicros: 0n, balanceMicros: 1_000n });
+    // The expiry gave the estimate back; the capture holds its cost again until the settlement charges it.
+    expect(await getBalance(ctx().db, "late")).toMatchObject({ heldMicros: 600n, balanceMicros: 1_000n });
   });
 });

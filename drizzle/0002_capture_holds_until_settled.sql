@@ -1,0 +1,2 @@
+ALTER TABLE "preauths" DROP CONSTRAINT "preauths_held_only_pending";--> statement-breakpoint
+ALTER TABLE "preauths" ADD CONSTRAINT "preauths_held_only_open" CHECK ("preauths"."status" IN ('pending','captured') OR "preauths"."held_micros" = 0);
