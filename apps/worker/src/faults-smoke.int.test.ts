@@ -22,6 +22,9 @@ beforeAll(async () => {
   cluster = await Cluster.start({
     name: "smoke",
     databaseUrl: ctx().databaseUrl,
+    // Batches wait 250 ms for company, so a job retaken after a kill stays active long enough for the harness
+    // (which polls every 50 ms) to catch its worker holding it; at the default 25 ms a fast run slipped past.
+    settings: { worker: { lingerMs: 250 } },
     workerCommand: {
       argv: [WORKER_PROCESS],
       env: {
@@ -38,6 +41,7 @@ describe("faults smoke", () => {
   it("kill -9 of a worker mid-batch, then of the worker that took over its jobs: each settles once", async () => {
     const load = trackLoad(cluster.client, { prefix: "w9", events: 600, perCall: 10, concurrency: 6 });
     await cluster.untilSettled(100);
+    expect((await cluster.jobCounts()).active).toBeGreaterThan(0);
     await cluster.liveWorkers()[0]!.kill();
     await cluster.killWhoeverRetookAStalledJob(30_000);
     await cluster.startWorkers(2);
