@@ -141,17 +141,14 @@ export async function settleBatch(
     (p) => writtenStatus.get(p.candidate.requestId) === (p.ok ? "settled" : "failed"),
   );
   const settled = written.filter((p): p is Extract<PricedCandidate, { ok: true }> => p.ok);
-  // These touch rows every batch shares (balances, hourly rollups), whose locks are held until commit: they go
-  // out back to back, so the locks are held for the server's time and not for round trips through a busy event
-  // loop. The audit append waits for them: its named statement reaches the connection before statements issued
-  // earlier in the same tick, and taking the chain head before the account rows inverts the order every other
-  // writer uses (accounts, then the head), which deadlocked against PreAuthorize under load.
+  // One statement at a time on the transaction's connection (pg does not pipeline, and queueing a second query
+  // on a busy client is deprecated in pg 8 and an error in pg 9). The order is the lock order every writer
+  // uses: pre-auth rows, then account rows (in account order), then the audit chain head last; taking the head
+  // before the account rows deadlocked against PreAuthorize under load.
   const releasedHolds = await releaseCaptureHolds(tx, settled);
-  await Promise.all([
-    insertLedgerEntries(tx, settled),
-    applyBalanceChanges(tx, settled, releasedHolds),
-    upsertHourlyRollups(tx, settled),
-  ]);
+  await insertLedgerEntries(tx, settled);
+  await applyBalanceChanges(tx, settled, releasedHolds);
+  await upsertHourlyRollups(tx, settled);
   await appendAudit(tx, auditEvents(inserted, written));
 
   const writtenIds = new Set(written.map((p) => p.candidate.requestId));
