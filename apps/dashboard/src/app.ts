@@ -12,9 +12,9 @@ import {
   settledTodayByProvider,
 } from "@heidrun/db";
 import type { Logger, Registry } from "@heidrun/observability";
+import type { QueueConnection } from "@heidrun/queue";
 import type { Queue } from "bullmq";
 import express, { type Express, type Request, type Response } from "express";
-import type { Redis } from "ioredis";
 import {
   authDisabled,
   CsrfTokens,
@@ -35,7 +35,7 @@ export interface DashboardDeps {
   registry: Registry;
   db: Db;
   /** Pinged by /healthz; a producer connection (no offline queue) so a dead Redis answers at once. */
-  redis: Redis;
+  redis: QueueConnection;
   /** Every Heidrun queue: Bull Board, the depths on the overview. */
   queues: readonly Queue[];
   /** The rerun button queues settlements through it. */

@@ -1,5 +1,5 @@
 import { type Db, pingDatabase } from "@heidrun/db";
-import type { Redis } from "ioredis";
+import type { QueueConnection } from "@heidrun/queue";
 
 export interface HealthReport {
   ok: boolean;
@@ -27,7 +27,7 @@ async function probe(check: () => Promise<unknown>): Promise<string> {
 }
 
 /** /healthz: 200 when Postgres and Redis both answer, 503 (naming the failure) otherwise. */
-export async function checkHealth(db: Db, redis: Redis): Promise<HealthReport> {
+export async function checkHealth(db: Db, redis: QueueConnection): Promise<HealthReport> {
   const [postgres, redisState] = await Promise.all([
     probe(() => pingDatabase(db)),
     probe(() => redis.ping()),

@@ -1,21 +1,24 @@
-import { SETTLEMENT_QUEUE } from "@heidrun/queue";
+import { type QueueConnection, SETTLEMENT_QUEUE } from "@heidrun/queue";
 import type { Queue } from "bullmq";
-import type { Redis } from "ioredis";
+import { Cluster } from "ioredis";
 
 /**
  * The names of every BullMQ queue under the prefix (each keeps a `<prefix>:<name>:meta` hash), with the
- * settlement queue always among them so a fresh Redis still shows it.
+ * settlement queue always among them so a fresh Redis still shows it. SCAN sees one server's keys, so on a
+ * Cluster every master is scanned.
  */
-export async function discoverQueueNames(redis: Redis, prefix: string): Promise<string[]> {
+export async function discoverQueueNames(redis: QueueConnection, prefix: string): Promise<string[]> {
   const names = new Set<string>([SETTLEMENT_QUEUE]);
   const head = `${prefix}:`;
   const pattern = `${prefix.replace(/[*?[\]\\]/g, "\\$&")}:*:meta`;
-  let cursor = "0";
-  do {
-    const [next, keys] = await redis.scan(cursor, "MATCH", pattern, "COUNT", 1000);
-    for (const key of keys) names.add(key.slice(head.length, -":meta".length));
-    cursor = next;
-  } while (cursor !== "0");
+  for (const server of redis instanceof Cluster ? redis.nodes("master") : [redis]) {
+    let cursor = "0";
+    do {
+      const [next, keys] = await server.scan(cursor, "MATCH", pattern, "COUNT", 1000);
+      for (const key of keys) names.add(key.slice(head.length, -":meta".length));
+      cursor = next;
+    } while (cursor !== "0");
+  }
   return [...names].sort();
 }
 

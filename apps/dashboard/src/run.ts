@@ -10,7 +10,7 @@ import {
   SettlementRequeuer,
 } from "@heidrun/db";
 import { createProcessLogger, createRegistry, loadHttpsOptions, type Registry } from "@heidrun/observability";
-import { createRedis, redisReady, SETTLEMENT_QUEUE, SettlementProducer } from "@heidrun/queue";
+import { connectRedis, redisReady, SETTLEMENT_QUEUE, SettlementProducer } from "@heidrun/queue";
 import { Queue } from "bullmq";
 import type { Express } from "express";
 import { createDashboardApp, type DashboardDeps } from "./app";
@@ -43,7 +43,7 @@ export async function createDashboardDeps(
     role: "heidrun_app",
   });
   const db = createDb(pool);
-  const redis = createRedis(current.redisUrl, "producer");
+  const redis = connectRedis(current, "producer");
   const producer = new SettlementProducer({
     connection: redis,
     prefix: queueSettings.prefix,

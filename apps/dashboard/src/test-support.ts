@@ -22,6 +22,7 @@ export function dashboardTestConfig(ctx: TestContext, apiKeys: ApiKey[] = TEST_K
   return new ConfigStore({
     databaseUrl: ctx.databaseUrl,
     redisUrl: ctx.redisUrl,
+    redisClusterNodes: [],
     grpcAddr: "127.0.0.1:0",
     dashboardAddr: "127.0.0.1:0",
     apiKeys,

@@ -8,9 +8,8 @@ import type {
   SettlementServiceService,
   TokenServiceService,
 } from "@heidrun/proto";
-import type { SettlementProducer } from "@heidrun/queue";
+import type { QueueConnection, SettlementProducer } from "@heidrun/queue";
 import type { TokenCountingService } from "@heidrun/tokenizers";
-import type { Redis } from "ioredis";
 import type pg from "pg";
 import type { PriceLookup } from "./handlers/preauth";
 import type { PricingCatalog } from "./handlers/pricing";
@@ -29,8 +28,8 @@ export interface IngressDeps {
   registry: Registry;
   pool: pg.Pool;
   db: Db;
-  /** Used for the health check (PING); give it `enableOfflineQueue: false` so a dead Redis fails fast. */
-  redis: Redis;
+  /** Health check (PING) and price announcements; give it `enableOfflineQueue: false` so a dead Redis fails fast. */
+  redis: QueueConnection;
   /** Queues settlement jobs (CapturePreAuth's settle-capture). */
   producer: SettlementProducer;
   /** Counts prompt tokens with the model's tokenizer (PreAuthorize from prompt_text / messages). */

@@ -9,8 +9,9 @@ import {
   traceRedis,
   tracingEnabled,
 } from "@heidrun/observability";
-import { createRedis, enforceRedisDurability, redisReady, SettlementProducer } from "@heidrun/queue";
+import { connectRedis, enforceRedisDurability, redisReady, SettlementProducer } from "@heidrun/queue";
 import { createTokenizerRegistry, TokenCountingService } from "@heidrun/tokenizers";
+import type { Redis } from "ioredis";
 import type { IngressDeps } from "./context";
 import { createIngress } from "./server";
 
@@ -29,7 +30,7 @@ export function createIngressDeps(config: ConfigStore): OwnedIngressDeps {
   const current = config.current();
   const log = createProcessLogger("ingress", current);
   const pool = createPool(current.databaseUrl, { applicationName: "heidrun-ingress", role: "heidrun_app" });
-  const redis = createRedis(current.redisUrl, "producer");
+  const redis = connectRedis(current, "producer");
   if (tracingEnabled()) {
     // Queries and Redis commands made inside a traced call become its child spans.
     tracePgPool(pool);
@@ -37,10 +38,11 @@ export function createIngressDeps(config: ConfigStore): OwnedIngressDeps {
   }
   const registry = createRegistry({ process_role: "ingress" });
   const db = createDb(pool);
-  const priceSubscriber = createRedis(current.redisUrl, "subscriber");
+  const priceSubscriber = connectRedis(current, "subscriber");
   const priceCache = new PriceCache({
     db,
-    subscriber: priceSubscriber,
+    // PriceCache types its subscriber as one Redis but uses only what a Cluster has too (subscribe, events).
+    subscriber: priceSubscriber as Redis,
     registry,
     channel: priceChannel(current.settings.queue.prefix),
     refreshIntervalMs: () => config.current().settings.priceCache.refreshIntervalMs,

@@ -8,13 +8,13 @@ import {
   SETTLEMENT_QUEUE,
   SettlementProducer,
 } from "@heidrun/queue";
-import { useTestContext } from "@heidrun/testing";
+import { type LocalRedisCluster, startRedisCluster, useTestContext } from "@heidrun/testing";
 import { sql } from "drizzle-orm";
 import type { Cluster } from "ioredis";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { seedPrices, testConfig, testPriceCache, trackJob } from "./test-support/fixtures";
-import { type LocalRedisCluster, startRedisCluster } from "./test-support/redis-cluster";
+
 import { createWorker, type SettlementWorker } from "./worker";
 
 /**

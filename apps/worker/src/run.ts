@@ -8,7 +8,8 @@ import {
   startTracing,
   tracePgPool,
 } from "@heidrun/observability";
-import { createRedis, enforceRedisDurability } from "@heidrun/queue";
+import { connectRedis, enforceRedisDurability } from "@heidrun/queue";
+import type { Redis } from "ioredis";
 import { auditHeadService, expiryService } from "./background";
 import { createWorker, type SettlementWorker, type WorkerDeps } from "./worker";
 
@@ -41,13 +42,14 @@ export async function runWorker(
     role: "heidrun_app",
   });
   const db = createDb(pool);
-  const connection = createRedis(current.redisUrl, "worker");
-  const subscriber = createRedis(current.redisUrl, "subscriber");
+  const connection = connectRedis(current, "worker");
+  const subscriber = connectRedis(current, "subscriber");
   const registry = io.registry ?? createRegistry({ process_role: "worker" });
   const priceCache = new PriceCache({
     db,
     channel: priceChannel(current.settings.queue.prefix),
-    subscriber,
+    // PriceCache types its subscriber as one Redis but uses only what a Cluster has too (subscribe, events).
+    subscriber: subscriber as Redis,
     refreshIntervalMs: () => config.current().settings.priceCache.refreshIntervalMs,
     registry,
   });
@@ -70,7 +72,8 @@ export async function runWorker(
     log.info({ metrics: `http://${host}:${metrics.port}/metrics` }, "worker metrics listening");
     const services = [
       expiryService({ config, pool, db, log }),
-      reconcilerService({ config, db, connection, log, registry }),
+      // Typed as one Redis in @heidrun/db, it only hands the connection to a SettlementProducer (either kind).
+      reconcilerService({ config, db, connection: connection as Redis, log, registry }),
       auditHeadService({ config, db, log }),
     ];
     const worker = createWorker({

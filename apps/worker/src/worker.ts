@@ -21,8 +21,8 @@ export interface WorkerDeps {
   pool: pg.Pool;
   db: Db;
   /**
-   * For BullMQ (`createRedis(url, "worker")` or `createRedisCluster(nodes, "worker")`: maxRetriesPerRequest
-   * null). Not closed by stop().
+   * For BullMQ (`connectRedis(config, "worker")`, one Redis or a Cluster: maxRetriesPerRequest null). Not
+   * closed by stop().
    */
   connection: QueueConnection;
   /** Started by start() before the first job, stopped by stop(). */

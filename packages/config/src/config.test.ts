@@ -1,29 +1,12 @@
-import { mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { renameSync, writeFileSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
-import { ConfigError, type ConfigStore, loadConfig } from "./index";
+import { type ConfigStore, loadConfig } from "./index";
+import { configErrorOf, removeTempFiles, tempFile } from "./test-support";
 
-const dirs: string[] = [];
-function tempFile(content: unknown): string {
-  const dir = mkdtempSync(join(tmpdir(), "heidrun-config-"));
-  dirs.push(dir);
-  const file = join(dir, "settings.json");
-  writeFileSync(file, typeof content === "string" ? content : JSON.stringify(content));
-  return file;
-}
-afterEach(() => {
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
+afterEach(removeTempFiles);
 
 function problemsOf(fn: () => unknown): string[] {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  throw new Error("expected a ConfigError");
+  return configErrorOf(fn).problems;
 }
 
 describe("loadConfig", () => {

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { z } from "zod";
+import { parseRedisClusterNodes } from "./redis-cluster";
 import { type ApiKey, apiKeyScopes } from "./schema";
 
 const hostPort = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, "must be host:port");
@@ -30,6 +31,11 @@ function parseApiKeys(raw: string, ctx: z.RefinementCtx): ApiKey[] {
 export const envSchema = z.object({
   DATABASE_URL: z.url().default("postgres://postgres@127.0.0.1:5432/heidrun"),
   REDIS_URL: z.url().default("redis://127.0.0.1:6379"),
+  /** Seed nodes of a Redis Cluster; when set, the queues, idempotency window and pub/sub use it, not REDIS_URL. */
+  HEIDRUN_REDIS_CLUSTER_NODES: z
+    .string()
+    .optional()
+    .transform((raw, ctx) => (raw ? parseRedisClusterNodes(raw, ctx) : [])),
   HEIDRUN_GRPC_ADDR: hostPort.default("0.0.0.0:50051"),
   HEIDRUN_DASHBOARD_ADDR: hostPort.default("127.0.0.1:3000"),
   HEIDRUN_API_KEYS: z

@@ -1,3 +1,4 @@
 export * from "./env";
 export * from "./load";
+export * from "./redis-cluster";
 export * from "./schema";

@@ -3,11 +3,14 @@ import { type FSWatcher, readFileSync, watch } from "node:fs";
 import { basename, dirname } from "node:path";
 import type { z } from "zod";
 import { type EnvSettings, envSchema } from "./env";
+import { clusterPrefixProblems, type RedisNode } from "./redis-cluster";
 import { type ApiKey, type Settings, settingsSchema } from "./schema";
 
 export interface Config {
   databaseUrl: string;
   redisUrl: string;
+  /** HEIDRUN_REDIS_CLUSTER_NODES: empty for one Redis at redisUrl, else the Cluster every Redis use goes to. */
+  redisClusterNodes: RedisNode[];
   grpcAddr: string;
   dashboardAddr: string;
   apiKeys: ApiKey[];
@@ -96,6 +99,7 @@ export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
     if (!file) return false;
     try {
       const settings = readSettingsFile(file);
+      refuseClusterPrefixProblems(this.#config.redisClusterNodes, settings, file);
       const previous = this.#config;
       this.#config = { ...previous, settings };
       this.emit("change", this.#config, previous);
@@ -124,14 +128,22 @@ export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
   }
 }
 
+/** Settings that cannot work with the environment: a queue prefix without a hash tag on a Redis Cluster. */
+function refuseClusterPrefixProblems(nodes: readonly RedisNode[], settings: Settings, source: string): void {
+  const problems = clusterPrefixProblems(nodes, settings.queue.prefix);
+  if (problems.length > 0) throw new ConfigError(source, problems);
+}
+
 /** The only reader of the process environment: call it once at start with `process.env`. */
 export function loadConfig(env: Record<string, string | undefined>, file?: string): ConfigStore {
   const parsed = parseEnv(env);
   const configFile = file ?? parsed.HEIDRUN_CONFIG;
   const settings = configFile ? readSettingsFile(configFile) : parseSettings({});
+  refuseClusterPrefixProblems(parsed.HEIDRUN_REDIS_CLUSTER_NODES, settings, configFile ?? "settings");
   return new ConfigStore({
     databaseUrl: parsed.DATABASE_URL,
     redisUrl: parsed.REDIS_URL,
+    redisClusterNodes: parsed.HEIDRUN_REDIS_CLUSTER_NODES,
     grpcAddr: parsed.HEIDRUN_GRPC_ADDR,
     dashboardAddr: parsed.HEIDRUN_DASHBOARD_ADDR,
     apiKeys: parsed.HEIDRUN_API_KEYS,
@@ -147,6 +159,7 @@ export function loadConfig(env: Record<string, string | undefined>, file?: strin
 export const RESTART_REQUIRED = [
   "DATABASE_URL",
   "REDIS_URL",
+  "HEIDRUN_REDIS_CLUSTER_NODES",
   "HEIDRUN_GRPC_ADDR",
   "HEIDRUN_DASHBOARD_ADDR",
   "HEIDRUN_API_KEYS",

@@ -53,6 +53,19 @@ export function createRedisCluster(
   return cluster;
 }
 
+/** Where a process's Redis is (a Config of @heidrun/config is one): one server, or a Cluster's seed nodes. */
+export interface RedisTarget {
+  redisUrl: string;
+  /** When not empty the Cluster is used for everything and redisUrl is ignored. */
+  redisClusterNodes: readonly ClusterNode[];
+}
+
+/** The connection every Redis use of a process is built with: a Cluster when nodes are given, else one Redis. */
+export function connectRedis(target: RedisTarget, role: RedisRole): QueueConnection {
+  if (target.redisClusterNodes.length > 0) return createRedisCluster([...target.redisClusterNodes], role);
+  return createRedis(target.redisUrl, role);
+}
+
 /** Resolves once the connection is ready (a producer without an offline queue rejects commands before that). */
 export function redisReady(redis: QueueConnection, timeoutMs = 10_000): Promise<void> {
   if (redis.status === "ready") return Promise.resolve();

@@ -1,6 +1,7 @@
-import { type PrivateRedis, startPrivateRedis } from "@heidrun/testing";
+import { type PrivateRedis, startPrivateRedis, startRedisCluster } from "@heidrun/testing";
 import { Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
+import { createRedisCluster } from "./connection";
 import { checkRedisDurability, enforceRedisDurability } from "./durability";
 
 const servers: PrivateRedis[] = [];
@@ -42,5 +43,29 @@ describe("Redis durability check", () => {
     await expect(enforceRedisDurability(unsafe, "refuse", log)).rejects.toThrow(/redis\.durabilityCheck/);
     await enforceRedisDurability(unsafe, "warn", log);
     expect(log.warnings.at(-1)).toMatch(/Redis may lose acknowledged jobs/);
+  });
+});
+
+describe("Redis durability check on a Redis Cluster", () => {
+  it("reads every master, naming the node of each problem, once the Cluster is ready", async () => {
+    const redisCluster = await startRedisCluster();
+    // Not awaited ready: the check waits for the Cluster to know its masters.
+    const connection = createRedisCluster(redisCluster.nodes, "worker");
+    try {
+      const report = await checkRedisDurability(connection);
+      expect(report.ok).toBe(false);
+      // The test nodes run without AOF (appendonly no, appendfsync everysec by default) but with noeviction.
+      const expected = redisCluster.nodes.flatMap(({ port }) => [
+        `127.0.0.1:${port}: appendonly is no, must be yes: without the AOF a restart loses every queued job`,
+        `127.0.0.1:${port}: appendfsync is everysec, must be always: anything else may lose up to a second of acknowledged jobs on a crash`,
+      ]);
+      expect([...report.problems].sort()).toEqual(expected.sort());
+      await expect(enforceRedisDurability(connection, "refuse", log)).rejects.toThrow(
+        /^Redis may lose acknowledged jobs: 127\.0\.0\.1:\d+: /,
+      );
+    } finally {
+      connection.disconnect();
+      await redisCluster.stop();
+    }
   });
 });

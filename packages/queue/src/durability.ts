@@ -1,4 +1,5 @@
-import type { Redis } from "ioredis";
+import { Cluster, type Redis } from "ioredis";
+import type { QueueConnection } from "./connection";
 
 export interface DurabilityReport {
   ok: boolean;
@@ -16,8 +17,8 @@ const REQUIRED: { name: string; expected: string; why: string }[] = [
   { name: "maxmemory-policy", expected: "noeviction", why: "an evicting policy silently drops queued jobs" },
 ];
 
-/** Reads the server's settings; managed Redis services that forbid CONFIG GET are reported, not assumed safe. */
-export async function checkRedisDurability(redis: Redis): Promise<DurabilityReport> {
+/** One server's settings; managed Redis services that forbid CONFIG GET are reported, not assumed safe. */
+async function serverProblems(redis: Redis): Promise<string[]> {
   const problems: string[] = [];
   for (const setting of REQUIRED) {
     let actual: string | undefined;
@@ -34,6 +35,28 @@ export async function checkRedisDurability(redis: Redis): Promise<DurabilityRepo
       problems.push(`${setting.name} is ${actual ?? "unset"}, must be ${setting.expected}: ${setting.why}`);
     }
   }
+  return problems;
+}
+
+/**
+ * Reads the settings of the queue's Redis: on a Cluster those of every master (each problem names its node),
+ * once the Cluster knows its masters.
+ */
+export async function checkRedisDurability(redis: QueueConnection): Promise<DurabilityReport> {
+  let problems: string[];
+  if (redis instanceof Cluster) {
+    // Waits like a command would (connection errors are retried, not thrown): masters are known once ready.
+    if (redis.status !== "ready") await new Promise((resolve) => redis.once("ready", resolve));
+    const perNode = await Promise.all(
+      redis.nodes("master").map(async (node) => {
+        const name = `${node.options.host}:${node.options.port}`;
+        return (await serverProblems(node)).map((problem) => `${name}: ${problem}`);
+      }),
+    );
+    problems = perNode.flat();
+  } else {
+    problems = await serverProblems(redis);
+  }
   return { ok: problems.length === 0, problems };
 }
 
@@ -44,7 +67,7 @@ export type DurabilityPolicy = "refuse" | "warn" | "off";
  * off says once that the check is off.
  */
 export async function enforceRedisDurability(
-  redis: Redis,
+  redis: QueueConnection,
   policy: DurabilityPolicy,
   log: { warn(obj: object, msg: string): void; error(obj: object, msg: string): void },
 ): Promise<DurabilityReport> {

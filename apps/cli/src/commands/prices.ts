@@ -11,7 +11,7 @@ import {
   pricesInEffect,
   publishPriceChange,
 } from "@heidrun/db";
-import { createRedis, redisReady } from "@heidrun/queue";
+import { connectRedis, type QueueConnection, redisReady } from "@heidrun/queue";
 import type { Command, CommandIo } from "../io";
 import { importReportText, priceTable } from "../prices/table";
 
@@ -80,7 +80,7 @@ async function importCommand(argv: string[], io: CommandIo): Promise<number> {
   }
   const config = io.config.current();
   const pool = createPool(config.databaseUrl, { max: 2, applicationName: "heidrun-cli" });
-  let redis: ReturnType<typeof createRedis> | undefined;
+  let redis: QueueConnection | undefined;
   const provider = values.provider;
   try {
     const report = await importPrices(createDb(pool), parsed, {
@@ -90,7 +90,7 @@ async function importCommand(argv: string[], io: CommandIo): Promise<number> {
       currency: config.settings.currency,
       onProgress: progress(io),
       publish: async (ids) => {
-        redis = createRedis(config.redisUrl, "producer");
+        redis = connectRedis(config, "producer");
         await redisReady(redis, 5000);
         await publishPriceChange(redis, priceChannel(config.settings.queue.prefix), ids);
       },

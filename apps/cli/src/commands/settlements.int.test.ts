@@ -48,6 +48,7 @@ beforeAll(async () => {
   config = new ConfigStore({
     databaseUrl: ctx().databaseUrl,
     redisUrl: ctx().redisUrl,
+    redisClusterNodes: [],
     grpcAddr: "127.0.0.1:0",
     dashboardAddr: "127.0.0.1:0",
     apiKeys: [],

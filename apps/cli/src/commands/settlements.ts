@@ -14,7 +14,7 @@ import {
   rerunOutcomes,
   SettlementRequeuer,
 } from "@heidrun/db";
-import { createRedis, SettlementProducer } from "@heidrun/queue";
+import { connectRedis, SettlementProducer } from "@heidrun/queue";
 import type { Command, CommandIo } from "../io";
 
 const USAGE = `usage: heidrun settlements rerun [--provider P] [--since T] [--until T] [--reason TEXT] [--limit N]
@@ -75,7 +75,7 @@ async function withQueue<T>(
     max: 4,
     role: "heidrun_app",
   });
-  const redis = createRedis(config.redisUrl, "producer");
+  const redis = connectRedis(config, "producer");
   const producer = new SettlementProducer({
     connection: redis,
     prefix: config.settings.queue.prefix,

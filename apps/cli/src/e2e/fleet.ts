@@ -1,11 +1,14 @@
 import { type ApiKey, ConfigStore, loadConfig, parseSettings } from "@heidrun/config";
 import { createDb, createPool, expireDuePreauths } from "@heidrun/db";
 import { createIngress, createIngressDeps } from "@heidrun/ingress";
+import type { QueueConnection } from "@heidrun/queue";
 import { runWorker } from "@heidrun/worker";
 
 export interface InProcessFleet {
   address: string;
   config: ConfigStore;
+  /** The ingress's queue connection (one Redis, or a Cluster when redisClusterNodes was given). */
+  queueConnection: QueueConnection;
   stop(): Promise<void>;
 }
 
@@ -14,16 +17,18 @@ export const ADMIN: ApiKey = { id: "simadmin", key: "simulator-admin-key-000001"
 /**
  * An ingress and a settlement worker in this process against the given services, with quick settings:
  * the test's queue prefix, short linger, no durability check (the test Redis is not durable), and an expiry
- * pass every 200 ms beside the worker.
+ * pass every 200 ms beside the worker. `redisClusterNodes` is HEIDRUN_REDIS_CLUSTER_NODES.
  */
 export async function startInProcessFleet(services: {
   databaseUrl: string;
   redisUrl: string;
   redisPrefix: string;
+  redisClusterNodes?: string;
 }): Promise<InProcessFleet> {
   const base = loadConfig({
     DATABASE_URL: services.databaseUrl,
     REDIS_URL: services.redisUrl,
+    HEIDRUN_REDIS_CLUSTER_NODES: services.redisClusterNodes,
     HEIDRUN_GRPC_ADDR: "127.0.0.1:0",
     HEIDRUN_LOG_LEVEL: "silent",
   }).current();
@@ -67,6 +72,7 @@ export async function startInProcessFleet(services: {
   return {
     address: `127.0.0.1:${port}`,
     config,
+    queueConnection: owned.deps.redis,
     async stop() {
       clearInterval(sweeper);
       await sweeping;

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SimulateOptions } from "../simulate/options";
 import { runSimulation, verdict } from "../simulate/run";
 import { ADMIN, type InProcessFleet, startInProcessFleet } from "./fleet";
+import { simulateOptions, sink } from "./simulation";
 
 const ctx = useTestContext();
 let fleet: InProcessFleet;
@@ -17,33 +18,7 @@ afterAll(async () => {
 });
 
 function options(overrides: Partial<SimulateOptions>): SimulateOptions {
-  return {
-    target: fleet.address,
-    key: ADMIN.key,
-    rate: 0,
-    durationMs: 60_000,
-    count: 300,
-    concurrency: 8,
-    seed: 20_260_101,
-    runId: "e2e",
-    accounts: 6,
-    quiet: true,
-    dryRun: false,
-    settleTimeoutMs: 30_000,
-    roundingIncrementMicros: 1n,
-    ...overrides,
-  };
-}
-
-function sink(): { stdout: NodeJS.WritableStream; text: () => string } {
-  let text = "";
-  const stdout = {
-    write(chunk: string) {
-      text += chunk;
-      return true;
-    },
-  } as unknown as NodeJS.WritableStream;
-  return { stdout, text: () => text };
+  return simulateOptions(fleet.address, ADMIN.key, overrides);
 }
 
 describe("heidrun simulate against a real ingress and worker", () => {

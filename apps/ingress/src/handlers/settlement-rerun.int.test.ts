@@ -24,6 +24,7 @@ beforeAll(async () => {
   const config = new ConfigStore({
     databaseUrl: ctx().databaseUrl,
     redisUrl: ctx().redisUrl,
+    redisClusterNodes: [],
     grpcAddr: "127.0.0.1:0",
     dashboardAddr: "127.0.0.1:0",
     apiKeys: [],

@@ -34,6 +34,7 @@ export function testConfig(
   return new ConfigStore({
     databaseUrl: urls.databaseUrl,
     redisUrl: urls.redisUrl,
+    redisClusterNodes: [],
     grpcAddr: "127.0.0.1:0",
     dashboardAddr: "127.0.0.1:0",
     apiKeys: [],

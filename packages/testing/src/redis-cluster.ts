@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { freePort } from "@heidrun/testing";
+import { freePort } from "@heidrun/observability";
 import { Redis } from "ioredis";
 
 export interface LocalRedisCluster {
