@@ -1,6 +1,7 @@
 import { createRegistry, silentLogger } from "@heidrun/observability";
-import { jobIdFor, SettlementProducer } from "@heidrun/queue";
+import { jobIdFor, SETTLEMENT_QUEUE, SettlementProducer } from "@heidrun/queue";
 import { useTestContext } from "@heidrun/testing";
+import { UnrecoverableError, Worker } from "bullmq";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { creditAccount } from "./accounts";
@@ -41,6 +42,10 @@ async function capture(name: string): Promise<{ requestId: string; preauthId: st
     capturedCostMicros: 50n,
     actor: "test",
   });
+  // The reconciler reads the database clock in whole milliseconds: a capture of this very millisecond would
+  // not be "before" it yet.
+  await db.execute(sql`UPDATE preauths SET captured_at = captured_at - interval '1 second'
+    WHERE preauth_id = ${preauthId}`);
   return { requestId: `${name}-cap`, preauthId };
 }
 
@@ -129,7 +134,8 @@ describe("reconcileSettlements", () => {
     await ctx().db.execute(sql`
       INSERT INTO usage_events (request_id, account_id, provider_id, model, input_tokens, output_tokens,
         cached_input_tokens, cache_write_tokens, occurred_at, recorded_at)
-      VALUES ('u-1', 'acct-r', 'openai', 'gpt-4o-mini', 7, 3, 0, 0, '2026-03-01T00:00:00.000Z', now())`);
+      VALUES ('u-1', 'acct-r', 'openai', 'gpt-4o-mini', 7, 3, 0, 0, '2026-03-01T00:00:00.000Z',
+        now() - interval '1 second')`);
     await ctx().db.execute(sql`UPDATE usage_events SET occurred_at = now() - interval '1 hour'`);
     expect(summary(await reconcile())).toEqual(["usage_unsettled u-1 added"]);
     const job = await producer.queue.getJob(jobIdFor("u-1"));
@@ -195,5 +201,76 @@ describe("reconcileSettlements", () => {
     const text = await registry.metrics();
     expect(text).toContain('heidrun_queue_jobs{queue="settlements",state="waiting"} 0\n');
     expect(text).toContain("heidrun_queue_up 1\n");
+  });
+});
+
+describe("post-paid usage whose job gave up while PostgreSQL was down", () => {
+  /** Runs every queued job through a real BullMQ worker that fails the way the settlement worker does. */
+  async function failAll(expected: number): Promise<void> {
+    let finished = 0;
+    let done: () => void = () => {};
+    const allFailed = new Promise<void>((resolve) => (done = resolve));
+    const worker = new Worker(
+      SETTLEMENT_QUEUE,
+      async (job) => {
+        if (job.data.requestId === "bad-payload") throw new UnrecoverableError("invalid track-usage job");
+        throw new Error("connect ECONNREFUSED 127.0.0.1:5432");
+      },
+      { connection: ctx().newRedis({ forWorker: true }), prefix: ctx().redisPrefix },
+    );
+    worker.on("failed", (job) => {
+      // Only final failures: an attempt that will be retried leaves finishedOn unset.
+      if (job?.finishedOn !== undefined && ++finished === expected) done();
+    });
+    await allFailed;
+    await worker.close();
+  }
+
+  const usageJob = (requestId: string) => ({
+    requestId,
+    fingerprint: requestId,
+    job: {
+      name: "track-usage" as const,
+      data: {
+        requestId,
+        accountId: "acct-r",
+        providerId: "openai",
+        model: "gpt-4o-mini",
+        usage: { inputTokens: "7", outputTokens: "3", cachedInputTokens: "0", cacheWriteTokens: "0" },
+        occurredAt: new Date().toISOString(),
+        actor: "ingress",
+      },
+    },
+  });
+
+  it("finds their failed jobs, retries them in place, and leaves failures that have a reason on record", async () => {
+    const lostCapture = await capture("pg-down-cap");
+    await producer.enqueue(["pg-down-1", "pg-down-2", "bad-payload", "no-price"].map(usageJob));
+    await queueCapture(lostCapture);
+    await failAll(5);
+    // The worker could write this one's reason (a missing price): an operator's rerun, not reconcile's.
+    await failedRow("no-price", 60);
+
+    expect(summary(await reconcile({ dryRun: true }))).toEqual([
+      "capture_unsettled pg-down-cap-cap found",
+      "usage_failed_job pg-down-1 found",
+      "usage_failed_job pg-down-2 found",
+    ]);
+    expect(await producer.queue.getJobState(jobIdFor("pg-down-1"))).toBe("failed");
+
+    expect(summary(await reconcile())).toEqual([
+      "capture_unsettled pg-down-cap-cap retried",
+      "usage_failed_job pg-down-1 retried",
+      "usage_failed_job pg-down-2 retried",
+    ]);
+    for (const requestId of ["pg-down-1", "pg-down-2", lostCapture.requestId]) {
+      const job = await producer.queue.getJob(jobIdFor(requestId));
+      expect(await job?.getState()).toBe("waiting");
+      expect(job?.attemptsMade).toBe(0);
+    }
+    expect(await producer.queue.getJobState(jobIdFor("bad-payload"))).toBe("failed");
+    expect(await producer.queue.getJobState(jobIdFor("no-price"))).toBe("failed");
+    // Queued again, so nothing is lost: the next run finds nothing.
+    expect(summary(await reconcile())).toEqual([]);
   });
 });

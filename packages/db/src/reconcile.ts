@@ -1,6 +1,7 @@
 import type { AnyJob } from "@heidrun/queue";
 import { sql } from "drizzle-orm";
 import type { DbOrTx } from "./pool";
+import { findFailedUsageJobs } from "./reconcile-failed-jobs";
 import type { JobPresence, RequeueItem, RequeueOutcome, SettlementRequeuer } from "./rerun-queue";
 import {
   cursorOf,
@@ -13,7 +14,11 @@ import {
 
 export * from "./reconcile-runner";
 
-export type ReconcileKind = "capture_unsettled" | "usage_unsettled" | "failed_without_job";
+export type ReconcileKind =
+  | "capture_unsettled"
+  | "usage_unsettled"
+  | "failed_without_job"
+  | "usage_failed_job";
 
 export interface ReconcileOptions {
   /** BullMQ keeps failed jobs this long (settings.queue.keepFailedSeconds): older FAILED rows lost theirs by design. */
@@ -28,6 +33,8 @@ export interface ReconcileOptions {
   actor?: string;
   /** At most this many findings of each kind per run. Default 10,000. */
   maxPerKind?: number;
+  /** At most this many entries of BullMQ's failed set are read per run, newest first. Default 10,000. */
+  maxFailedJobsScanned?: number;
   pageSize?: number;
 }
 
@@ -153,8 +160,9 @@ async function runSweep(
  * `heidrun settlements reconcile` and the worker's periodic reconciler: finds settlements whose job is gone
  * (Redis lost it, or it gave up) and queues them again. Captures are durable in their pre-auth row and usage in
  * usage_events, so each is found from Postgres: captured pre-auths with no settlement, usage with no
- * settlement, and FAILED rows whose failed job BullMQ should still keep but does not. Requeueing is idempotent
- * (job ids; the worker's conditional UPDATE), so several reconcilers may run at once.
+ * settlement, and FAILED rows whose failed job BullMQ should still keep but does not. Post-paid usage whose job
+ * gave up while PostgreSQL was down is found in BullMQ's failed set (findFailedUsageJobs) and retried in place.
+ * Requeueing is idempotent (job ids; the worker's conditional UPDATE), so several reconcilers may run at once.
  */
 export async function reconcileSettlements(
   db: DbOrTx,
@@ -205,5 +213,21 @@ export async function reconcileSettlements(
     lost: (presence) => presence.state === "absent",
   };
   await runSweep(failedSweep, requeuer, run, findings);
+
+  const failedJobs = await findFailedUsageJobs(db, requeuer, {
+    from,
+    before,
+    maxScanned: options.maxFailedJobsScanned ?? 10_000,
+    maxFound: run.maxPerKind,
+    pageSize: run.pageSize,
+  });
+  const retried = run.dryRun
+    ? failedJobs.map(() => "found" as const)
+    : await requeuer.retryFailed(failedJobs.map((job) => job.jobId));
+  failedJobs.forEach((job, i) => {
+    const action = retried[i]!;
+    if (action === "skipped" || action === "in_flight") return;
+    findings.push({ kind: "usage_failed_job", requestId: job.requestId, preauthId: null, action });
+  });
   return { findings, at };
 }

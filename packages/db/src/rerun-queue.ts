@@ -34,6 +34,22 @@ export type JobPresence =
   | { state: "failed"; jobId: string }
   | { state: "absent"; nextJobId: string };
 
+/** A settlement job in BullMQ's failed set, as the reconciler judges it. */
+export interface FailedSettlementJob {
+  jobId: string;
+  name: string;
+  requestId: string;
+  /** When it failed (ms since the epoch). */
+  finishedOn: number;
+  /**
+   * It failed for a reason a later run may not have: its retries ran out, or its workers died under it more
+   * often than BullMQ allows. A job failed by UnrecoverableError (a bad payload) at an earlier attempt is not.
+   */
+  retriesExhausted: boolean;
+}
+
+const STALL_LIMIT_REASON = "job stalled more than allowable limit";
+
 /** added: a new job; retried: the failed job moved back to waiting; in_flight: a job was already queued; skipped: not wanted. */
 export type RequeueOutcome = "added" | "retried" | "in_flight" | "skipped";
 
@@ -126,6 +142,32 @@ export class SettlementRequeuer {
     }
     await Promise.all(retries);
     return outcomes;
+  }
+
+  /** A page of BullMQ's failed set, newest first: the settlement jobs among `count` entries from `start`. */
+  async failedJobs(start: number, count: number): Promise<{ jobs: FailedSettlementJob[]; scanned: number }> {
+    const page = await this.#producer.queue.getFailed(start, start + count - 1).catch((error: unknown) => {
+      throw redisFailure(error, "read failed settlement jobs");
+    });
+    const jobs: FailedSettlementJob[] = [];
+    for (const job of page) {
+      const requestId = (job.data as { requestId?: unknown } | undefined)?.requestId;
+      if (job.id === undefined || typeof requestId !== "string") continue;
+      jobs.push({
+        jobId: job.id,
+        name: job.name,
+        requestId,
+        finishedOn: job.finishedOn ?? 0,
+        retriesExhausted:
+          job.attemptsMade >= (job.opts.attempts ?? 1) || job.failedReason === STALL_LIMIT_REASON,
+      });
+    }
+    return { jobs, scanned: page.length };
+  }
+
+  /** Moves failed jobs back to waiting with their attempts reset (one already moved by a concurrent run: in_flight). */
+  retryFailed(jobIds: readonly string[]): Promise<RequeueOutcome[]> {
+    return Promise.all(jobIds.map((jobId) => this.#retry(jobId)));
   }
 
   async #retry(jobId: string): Promise<RequeueOutcome> {
