@@ -190,6 +190,10 @@ const KIND_LABEL: Record<ReconcileFinding["kind"], [one: string, many: string]> 
   capture_unsettled: ["captured pre-auth without a settlement", "captured pre-auths without a settlement"],
   usage_unsettled: ["usage without a settlement", "usage rows without a settlement"],
   failed_without_job: ["FAILED settlement whose job is gone", "FAILED settlements whose job is gone"],
+  usage_failed_job: [
+    "usage whose job gave up with PostgreSQL down",
+    "usage jobs that gave up with PostgreSQL down",
+  ],
 };
 
 async function reconcile(argv: string[], io: CommandIo): Promise<number> {
