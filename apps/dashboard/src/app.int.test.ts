@@ -7,8 +7,10 @@ import {
   ADMIN_KEY,
   basicAuth,
   dashboardTestConfig,
+  formFields,
   insertFailedSettlement,
   insertSettledSettlement,
+  postRerun,
   startTestDashboard,
   type TestDashboard,
   YGGDRASIL_KEY,
@@ -48,24 +50,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await dash.close();
 });
-
-/** The overview's CSRF token and a form's request_id, read from the page as a browser would. */
-async function formFields(): Promise<{ csrf: string; requestId: string }> {
-  const page = await (await fetch(`${dash.url}/`, { headers: ADMIN })).text();
-  const csrf = /name="csrf" value="([^"]+)"/.exec(page)?.[1];
-  const requestId = /name="request_id" value="([^"]+)"/.exec(page)?.[1];
-  if (!csrf || !requestId) throw new Error("the overview has no rerun form");
-  return { csrf, requestId };
-}
-
-function postRerun(fields: Record<string, string>, headers: Record<string, string>) {
-  return fetch(`${dash.url}/settlements/rerun`, {
-    method: "POST",
-    headers: { ...ADMIN, "content-type": "application/x-www-form-urlencoded", ...headers },
-    body: new URLSearchParams(fields).toString(),
-    redirect: "manual",
-  });
-}
 
 describe("dashboard HTTP", () => {
   it("asks for basic auth, refuses a non-admin key, and serves the overview to an admin key", async () => {
@@ -108,14 +92,17 @@ describe("dashboard HTTP", () => {
   });
 
   it("refuses a rerun POST without the CSRF token, from another origin, or with no origin at all", async () => {
-    const { csrf, requestId } = await formFields();
+    const { csrf, requestId } = await formFields(dash.url);
     const fields = { reason: NO_PRICE, request_id: requestId };
     const origin = { origin: dash.url };
-    expect((await postRerun(fields, origin)).status).toBe(403);
-    expect((await postRerun({ ...fields, csrf: "forged" }, origin)).status).toBe(403);
-    expect((await postRerun({ ...fields, csrf }, { origin: "http://evil.example" })).status).toBe(403);
-    expect((await postRerun({ ...fields, csrf }, {})).status).toBe(403);
+    expect((await postRerun(dash.url, fields, origin)).status).toBe(403);
+    expect((await postRerun(dash.url, { ...fields, csrf: "forged" }, origin)).status).toBe(403);
+    expect((await postRerun(dash.url, { ...fields, csrf }, { origin: "http://evil.example" })).status).toBe(
+      403,
+    );
+    expect((await postRerun(dash.url, { ...fields, csrf }, {})).status).toBe(403);
     const otherUser = await postRerun(
+      dash.url,
       { ...fields, csrf },
       { ...origin, authorization: basicAuth(ADMIN_KEY, "eve") },
     );
@@ -130,8 +117,12 @@ describe("dashboard HTTP", () => {
   });
 
   it("reruns a failed group with a valid token and shows what it did; the same form again replays", async () => {
-    const { csrf, requestId } = await formFields();
-    const response = await postRerun({ reason: NO_PRICE, request_id: requestId, csrf }, { origin: dash.url });
+    const { csrf, requestId } = await formFields(dash.url);
+    const response = await postRerun(
+      dash.url,
+      { reason: NO_PRICE, request_id: requestId, csrf },
+      { origin: dash.url },
+    );
     expect(response.status).toBe(303);
     expect(response.headers.get("location")).toBe(`/?rerun=${requestId}`);
     expect(await dash.producer.queue.getJobState("req~f-1~r1")).toBe("waiting");
@@ -139,7 +130,11 @@ describe("dashboard HTTP", () => {
     expect(await dash.producer.queue.getJobState("req~f-3~r1")).toBe("unknown");
     const page = await (await fetch(`${dash.url}/?rerun=${requestId}`, { headers: ADMIN })).text();
     expect(page).toContain(`Rerun <span class="mono">${requestId}</span>: matched\n2, requeued 2.`);
-    const again = await postRerun({ reason: NO_PRICE, request_id: requestId, csrf }, { origin: dash.url });
+    const again = await postRerun(
+      dash.url,
+      { reason: NO_PRICE, request_id: requestId, csrf },
+      { origin: dash.url },
+    );
     expect(again.status).toBe(303);
   });
 

@@ -40,8 +40,6 @@ export interface DashboardDeps {
   queues: readonly Queue[];
   /** The rerun button queues settlements through it. */
   requeuer: SettlementRequeuer;
-  /** CSRF token key; default a random one per process (a restart asks for a reload of open pages). */
-  csrfSecret?: Buffer;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -58,10 +56,24 @@ function principalOf(res: Response): DashboardPrincipal {
   return res.locals.principal as DashboardPrincipal;
 }
 
+/**
+ * The form tokens' key: HEIDRUN_DASHBOARD_CSRF_SECRET, so every replica accepts the forms of every other; unset,
+ * a key of this process's own (fine for one dashboard; a restart asks open pages for a reload).
+ */
+function csrfTokens(deps: Pick<DashboardDeps, "config" | "log">): CsrfTokens {
+  const secret = deps.config.current().dashboardCsrfSecret;
+  if (secret !== undefined) return new CsrfTokens(Buffer.from(secret, "utf8"));
+  deps.log.warn(
+    "HEIDRUN_DASHBOARD_CSRF_SECRET is not set: this dashboard signs its forms with a key of its own, so " +
+      "replicas behind one load balancer refuse each other's forms; give every replica the same secret",
+  );
+  return new CsrfTokens();
+}
+
 /** The dashboard's HTTP app (listening, and TLS if any, is the caller's: runDashboard). */
 export function createDashboardApp(deps: DashboardDeps): Express {
   const app = express();
-  const csrf = new CsrfTokens(deps.csrfSecret);
+  const csrf = csrfTokens(deps);
   app.disable("x-powered-by");
   app.use((_req, res, next) => {
     res.set({

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { type ApiKey, ConfigStore, parseSettings } from "@heidrun/config";
 import { type Db, SettlementRequeuer } from "@heidrun/db";
-import { createRegistry, silentLogger } from "@heidrun/observability";
+import { createRegistry, type Logger, silentLogger } from "@heidrun/observability";
 import { SettlementProducer } from "@heidrun/queue";
 import type { TestContext } from "@heidrun/testing";
 import type { Redis } from "ioredis";
@@ -18,13 +18,18 @@ function apiKey(key: string, scope: ApiKey["scope"]): ApiKey {
 
 export const TEST_KEYS: ApiKey[] = [apiKey(ADMIN_KEY, "admin"), apiKey(YGGDRASIL_KEY, "yggdrasil")];
 
-export function dashboardTestConfig(ctx: TestContext, apiKeys: ApiKey[] = TEST_KEYS): ConfigStore {
+export function dashboardTestConfig(
+  ctx: TestContext,
+  apiKeys: ApiKey[] = TEST_KEYS,
+  csrfSecret?: string,
+): ConfigStore {
   return new ConfigStore({
     databaseUrl: ctx.databaseUrl,
     redisUrl: ctx.redisUrl,
     redisClusterNodes: [],
     grpcAddr: "127.0.0.1:0",
     dashboardAddr: "127.0.0.1:0",
+    dashboardCsrfSecret: csrfSecret,
     apiKeys,
     configFile: undefined,
     servicesFromEnvironment: true,
@@ -48,9 +53,9 @@ export interface TestDashboard {
 /** A dashboard on 127.0.0.1 with a free port, over the test's database and queue prefix. */
 export async function startTestDashboard(
   ctx: TestContext,
-  options: { apiKeys?: ApiKey[]; redis?: Redis; db?: Db } = {},
+  options: { apiKeys?: ApiKey[]; redis?: Redis; db?: Db; csrfSecret?: string; log?: Logger } = {},
 ): Promise<TestDashboard> {
-  const config = dashboardTestConfig(ctx, options.apiKeys);
+  const config = dashboardTestConfig(ctx, options.apiKeys, options.csrfSecret);
   const connection = ctx.newRedis();
   const producer = new SettlementProducer({
     connection,
@@ -59,7 +64,7 @@ export async function startTestDashboard(
   });
   const deps: DashboardDeps = {
     config,
-    log: silentLogger(),
+    log: options.log ?? silentLogger(),
     registry: createRegistry({ process_role: "dashboard" }),
     db: options.db ?? ctx.db,
     redis: options.redis ?? connection,
@@ -81,6 +86,31 @@ export async function startTestDashboard(
 
 export function basicAuth(password: string, user = "ops"): string {
   return `Basic ${Buffer.from(`${user}:${password}`).toString("base64")}`;
+}
+
+const ADMIN = { authorization: basicAuth(ADMIN_KEY) };
+
+/** The overview's CSRF token and a form's request_id, read from the page as a browser would. */
+export async function formFields(dashboardUrl: string): Promise<{ csrf: string; requestId: string }> {
+  const page = await (await fetch(`${dashboardUrl}/`, { headers: ADMIN })).text();
+  const csrf = /name="csrf" value="([^"]+)"/.exec(page)?.[1];
+  const requestId = /name="request_id" value="([^"]+)"/.exec(page)?.[1];
+  if (!csrf || !requestId) throw new Error("the overview has no rerun form");
+  return { csrf, requestId };
+}
+
+/** Sends the overview's rerun form as the admin (headers override, e.g. origin or authorization). */
+export function postRerun(
+  dashboardUrl: string,
+  fields: Record<string, string>,
+  headers: Record<string, string>,
+) {
+  return fetch(`${dashboardUrl}/settlements/rerun`, {
+    method: "POST",
+    headers: { ...ADMIN, "content-type": "application/x-www-form-urlencoded", ...headers },
+    body: new URLSearchParams(fields).toString(),
+    redirect: "manual",
+  });
 }
 
 /** A FAILED settlement as the worker leaves one (usage row included), failed now. */

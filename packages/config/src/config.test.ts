@@ -50,6 +50,15 @@ describe("loadConfig", () => {
     expect(config.apiKeys[0]?.id).toMatch(/^[0-9a-f]{8}$/);
   });
 
+  it("takes a dashboard CSRF secret of 32 characters or more, and none by default", () => {
+    const secret = "replicas-share-this-csrf-secret-0123456789";
+    expect(loadConfig({ HEIDRUN_DASHBOARD_CSRF_SECRET: secret }).current().dashboardCsrfSecret).toBe(secret);
+    expect(loadConfig({}).current().dashboardCsrfSecret).toBeUndefined();
+    expect(
+      problemsOf(() => loadConfig({ HEIDRUN_DASHBOARD_CSRF_SECRET: "31-characters-are-not-enough-xx" })),
+    ).toEqual(["HEIDRUN_DASHBOARD_CSRF_SECRET: must be at least 32 characters"]);
+  });
+
   it("names each bad environment variable", () => {
     const problems = problemsOf(() =>
       loadConfig({

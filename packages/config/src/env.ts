@@ -38,6 +38,8 @@ export const envSchema = z.object({
     .transform((raw, ctx) => (raw ? parseRedisClusterNodes(raw, ctx) : [])),
   HEIDRUN_GRPC_ADDR: hostPort.default("0.0.0.0:50051"),
   HEIDRUN_DASHBOARD_ADDR: hostPort.default("127.0.0.1:3000"),
+  /** The key of the dashboard's CSRF tokens, shared by its replicas; unset, each process draws its own. */
+  HEIDRUN_DASHBOARD_CSRF_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
   HEIDRUN_API_KEYS: z
     .string()
     .optional()

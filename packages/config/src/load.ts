@@ -13,6 +13,8 @@ export interface Config {
   redisClusterNodes: RedisNode[];
   grpcAddr: string;
   dashboardAddr: string;
+  /** HEIDRUN_DASHBOARD_CSRF_SECRET: undefined lets each dashboard process draw a key of its own. */
+  dashboardCsrfSecret: string | undefined;
   apiKeys: ApiKey[];
   configFile: string | undefined;
   /** Whether DATABASE_URL or REDIS_URL was given (HEIDRUN_SERVICES=auto then uses them as they are). */
@@ -146,6 +148,7 @@ export function loadConfig(env: Record<string, string | undefined>, file?: strin
     redisClusterNodes: parsed.HEIDRUN_REDIS_CLUSTER_NODES,
     grpcAddr: parsed.HEIDRUN_GRPC_ADDR,
     dashboardAddr: parsed.HEIDRUN_DASHBOARD_ADDR,
+    dashboardCsrfSecret: parsed.HEIDRUN_DASHBOARD_CSRF_SECRET,
     apiKeys: parsed.HEIDRUN_API_KEYS,
     configFile,
     servicesFromEnvironment: Boolean(env.DATABASE_URL || env.REDIS_URL),
@@ -162,6 +165,7 @@ export const RESTART_REQUIRED = [
   "HEIDRUN_REDIS_CLUSTER_NODES",
   "HEIDRUN_GRPC_ADDR",
   "HEIDRUN_DASHBOARD_ADDR",
+  "HEIDRUN_DASHBOARD_CSRF_SECRET",
   "HEIDRUN_API_KEYS",
   "HEIDRUN_SERVICES",
   "queue.prefix",

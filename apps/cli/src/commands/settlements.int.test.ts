@@ -51,6 +51,7 @@ beforeAll(async () => {
     redisClusterNodes: [],
     grpcAddr: "127.0.0.1:0",
     dashboardAddr: "127.0.0.1:0",
+    dashboardCsrfSecret: undefined,
     apiKeys: [],
     configFile: undefined,
     servicesFromEnvironment: true,

@@ -37,6 +37,7 @@ export function testConfig(
     redisClusterNodes: [],
     grpcAddr: "127.0.0.1:0",
     dashboardAddr: "127.0.0.1:0",
+    dashboardCsrfSecret: undefined,
     apiKeys: [],
     configFile: undefined,
     servicesFromEnvironment: true,
