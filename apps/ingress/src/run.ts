@@ -11,7 +11,6 @@ import {
 } from "@heidrun/observability";
 import { connectRedis, enforceRedisDurability, redisReady, SettlementProducer } from "@heidrun/queue";
 import { createTokenizerRegistry, TokenCountingService } from "@heidrun/tokenizers";
-import type { Redis } from "ioredis";
 import type { IngressDeps } from "./context";
 import { createIngress } from "./server";
 
@@ -41,8 +40,7 @@ export function createIngressDeps(config: ConfigStore): OwnedIngressDeps {
   const priceSubscriber = connectRedis(current, "subscriber");
   const priceCache = new PriceCache({
     db,
-    // PriceCache types its subscriber as one Redis but uses only what a Cluster has too (subscribe, events).
-    subscriber: priceSubscriber as Redis,
+    subscriber: priceSubscriber,
     registry,
     channel: priceChannel(current.settings.queue.prefix),
     refreshIntervalMs: () => config.current().settings.priceCache.refreshIntervalMs,

@@ -1,9 +1,9 @@
 import { creditAccount } from "@heidrun/db";
-import { type EnqueueItem, jobIdFor, SettlementProducer } from "@heidrun/queue";
+import { type EnqueueItem, jobIdFor, type SettlementProducer } from "@heidrun/queue";
 import { useTestContext } from "@heidrun/testing";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { seedPrices, trackJob, untilFinished, WorkerProcess } from "./test-support/fixtures";
+import { seedPrices, testProducer, trackJob, untilFinished, WorkerProcess } from "./test-support/fixtures";
 
 /**
  * Two worker processes settle 20,000 events of which 10 % are sent twice (about 40 s on a busy 2-core
@@ -17,17 +17,7 @@ const workers: WorkerProcess[] = [];
 
 beforeAll(async () => {
   await seedPrices(ctx().db);
-  producer = new SettlementProducer({
-    connection: ctx().newRedis(),
-    prefix: ctx().redisPrefix,
-    settings: () => ({
-      attempts: 5,
-      backoffMs: 200,
-      keepCompletedSeconds: 3600,
-      keepFailedSeconds: 3600,
-      idempotencyWindowSeconds: 3600,
-    }),
-  });
+  producer = testProducer(ctx());
 });
 afterAll(async () => {
   await Promise.all(workers.map((w) => w.stop()));

@@ -1,10 +1,16 @@
 import { createDb, createPool, reconcileSettlements, SettlementRequeuer } from "@heidrun/db";
 import { freePort } from "@heidrun/observability";
-import { SettlementProducer } from "@heidrun/queue";
+import type { SettlementProducer } from "@heidrun/queue";
 import { useTestContext } from "@heidrun/testing";
 import { sql } from "drizzle-orm";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { seedPrices, startTestWorker, stopTestWorkers, trackJob } from "./test-support/fixtures";
+import {
+  seedPrices,
+  startTestWorker,
+  stopTestWorkers,
+  testProducer,
+  trackJob,
+} from "./test-support/fixtures";
 
 /**
  * The gap docs/reliability.md used to list: post-paid usage whose job ran out of retries while PostgreSQL was
@@ -17,17 +23,7 @@ const MARCH = new Date("2026-03-01T10:15:00.000Z");
 
 beforeAll(async () => {
   await seedPrices(ctx().db);
-  producer = new SettlementProducer({
-    connection: ctx().newRedis(),
-    prefix: ctx().redisPrefix,
-    settings: () => ({
-      attempts: 2,
-      backoffMs: 50,
-      keepCompletedSeconds: 3600,
-      keepFailedSeconds: KEEP_FAILED_SECONDS,
-      idempotencyWindowSeconds: 3600,
-    }),
-  });
+  producer = testProducer(ctx(), { attempts: 2, backoffMs: 50, keepFailedSeconds: KEEP_FAILED_SECONDS });
 });
 afterEach(async () => {
   await stopTestWorkers();

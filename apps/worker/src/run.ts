@@ -9,7 +9,6 @@ import {
   tracePgPool,
 } from "@heidrun/observability";
 import { connectRedis, enforceRedisDurability } from "@heidrun/queue";
-import type { Redis } from "ioredis";
 import { auditHeadService, expiryService } from "./background";
 import { createWorker, type SettlementWorker, type WorkerDeps } from "./worker";
 
@@ -48,8 +47,7 @@ export async function runWorker(
   const priceCache = new PriceCache({
     db,
     channel: priceChannel(current.settings.queue.prefix),
-    // PriceCache types its subscriber as one Redis but uses only what a Cluster has too (subscribe, events).
-    subscriber: subscriber as Redis,
+    subscriber,
     refreshIntervalMs: () => config.current().settings.priceCache.refreshIntervalMs,
     registry,
   });
@@ -72,8 +70,7 @@ export async function runWorker(
     log.info({ metrics: `http://${host}:${metrics.port}/metrics` }, "worker metrics listening");
     const services = [
       expiryService({ config, pool, db, log }),
-      // Typed as one Redis in @heidrun/db, it only hands the connection to a SettlementProducer (either kind).
-      reconcilerService({ config, db, connection: connection as Redis, log, registry }),
+      reconcilerService({ config, db, connection, log, registry }),
       auditHeadService({ config, db, log }),
     ];
     const worker = createWorker({

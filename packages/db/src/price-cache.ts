@@ -1,6 +1,7 @@
 import { EventEmitter } from "node:events";
 import { type CostBreakdown, calculateCost, type Usage } from "@heidrun/core";
 import type { Registry } from "@heidrun/observability";
+import type { QueueConnection } from "@heidrun/queue";
 import type { Redis } from "ioredis";
 import type { DbOrTx } from "./pool";
 import { PriceIndex } from "./price-cache-index";
@@ -30,8 +31,11 @@ export interface PriceCacheOptions {
   db: DbOrTx;
   /** `priceChannel(settings.queue.prefix)`. */
   channel: string;
-  /** A connection of the cache's own for SUBSCRIBE (`createRedis(url, "subscriber")`); never closed by the cache. */
-  subscriber?: Redis;
+  /**
+   * A connection of the cache's own for SUBSCRIBE (`connectRedis(config, "subscriber")`: one Redis or a Cluster);
+   * never closed by the cache.
+   */
+  subscriber?: QueueConnection;
   /** The full reload period (settings.priceCache.refreshIntervalMs); a function so a settings reload applies. */
   refreshIntervalMs: number | (() => number);
   /** Where the cache's gauges are registered; one cache per registry. */

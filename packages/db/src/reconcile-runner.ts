@@ -1,6 +1,5 @@
 import type { Logger, Registry } from "@heidrun/observability";
-import { type ProducerSettings, SettlementProducer } from "@heidrun/queue";
-import type { Redis } from "ioredis";
+import { type ProducerSettings, type QueueConnection, SettlementProducer } from "@heidrun/queue";
 import { registerQueueGauges } from "./overview-metrics";
 import type { DbOrTx } from "./pool";
 import { type ReconcileOptions, type ReconcileReport, reconcileSettlements } from "./reconcile";
@@ -81,8 +80,8 @@ export interface ReconcilerConfig {
 export interface ReconcilerServiceDeps {
   config: ReconcilerConfig;
   db: DbOrTx;
-  /** The worker's Redis connection (not closed by stop()). */
-  connection: Redis;
+  /** The worker's Redis connection, one Redis or a Cluster (not closed by stop()). */
+  connection: QueueConnection;
   log: Logger;
   /** When given, the queue gauges (heidrun_queue_jobs, …) are registered on it as well. */
   registry?: Registry;

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { ConfigStore, parseSettings } from "@heidrun/config";
 import { type Db, PriceCache, priceChannel, setPrice } from "@heidrun/db";
 import { createRegistry, silentLogger } from "@heidrun/observability";
-import { type AnyJob, SettlementProducer } from "@heidrun/queue";
+import { type AnyJob, type ProducerSettings, SettlementProducer } from "@heidrun/queue";
 import type { TestContext } from "@heidrun/testing";
 import type { Job } from "bullmq";
 import { createWorker, type SettlementWorker, type WorkerDeps } from "../worker";
@@ -242,7 +242,7 @@ export async function startTestWorker(
 }
 
 /** A producer on the test's prefix with quick retries (its connection is the context's, closed with it). */
-export function testProducer(ctx: TestContext): SettlementProducer {
+export function testProducer(ctx: TestContext, settings: Partial<ProducerSettings> = {}): SettlementProducer {
   return new SettlementProducer({
     connection: ctx.newRedis(),
     prefix: ctx.redisPrefix,
@@ -252,6 +252,7 @@ export function testProducer(ctx: TestContext): SettlementProducer {
       keepCompletedSeconds: 3600,
       keepFailedSeconds: 3600,
       idempotencyWindowSeconds: 3600,
+      ...settings,
     }),
   });
 }
