@@ -87,6 +87,9 @@ describe("dashboard HTTP", () => {
     expect(text).toContain("Rerun 2</button>");
     expect(text).toMatch(/<section id="holds"><h2>Open holds<\/h2><p><span class="num">0<\/span> pending/);
     expect(text).toMatch(
+      /<p id="awaiting-settlement"><span class="num">0<\/span> captures awaiting their settlement,\nholding <strong title="0 micros">\$0\.00<\/strong>\.<\/p>/,
+    );
+    expect(text).toMatch(
       /<section id="audit"><h2>Audit chain head<\/h2><p>seq <strong class="mono">0<\/strong>/,
     );
   });

@@ -126,6 +126,12 @@ ${section(
   (h) => html`<p><span class="num">${h.count}</span> pending pre-authorizations holding
 <strong title="${h.heldMicros} micros">${formatMicrosAsUsd(h.heldMicros)}</strong>${
     h.nextExpiry ? html`; the next expires at ${time(h.nextExpiry)}` : ""
+  }.</p>
+<p id="awaiting-settlement"><span class="num">${h.awaitingSettlement.count}</span> captures awaiting their settlement,
+holding <strong title="${h.awaitingSettlement.heldMicros} micros">${formatMicrosAsUsd(h.awaitingSettlement.heldMicros)}</strong>${
+    h.awaitingSettlement.oldestCapturedAt
+      ? html`; the oldest was captured at ${time(h.awaitingSettlement.oldestCapturedAt)}`
+      : ""
   }.</p>`,
 )}
 ${section(

@@ -109,6 +109,9 @@ export function registerLedgerGauges(registry: Registry, db: DbOrTx, options: Le
   const window = options.preauthWindowSeconds ?? 3600;
   interface Snapshot {
     holds: bigint;
+    awaiting: bigint;
+    /** Unix seconds of the oldest capture awaiting settlement, 0 when there is none. */
+    oldestAwaiting: bigint;
     failed: bigint;
     auditSeq: bigint;
     outcomes: Map<string, bigint>;
@@ -121,7 +124,15 @@ export function registerLedgerGauges(registry: Registry, db: DbOrTx, options: Le
         readAuditHead(db),
         recentPreauthOutcomes(db, window),
       ]);
-      return { holds: holds.count, failed, auditSeq: head.seq, outcomes };
+      const oldest = holds.awaitingSettlement.oldestCapturedAt;
+      return {
+        holds: holds.count,
+        awaiting: holds.awaitingSettlement.count,
+        oldestAwaiting: oldest ? BigInt(oldest.getTime()) / 1000n : 0n,
+        failed,
+        auditSeq: head.seq,
+        outcomes,
+      };
     } catch {
       return undefined;
     }
@@ -144,6 +155,16 @@ export function registerLedgerGauges(registry: Registry, db: DbOrTx, options: Le
       },
     });
   fromSnapshot("heidrun_open_holds", "Pending pre-authorizations holding funds", (s) => s.holds);
+  fromSnapshot(
+    "heidrun_captures_awaiting_settlement",
+    "Captured pre-authorizations still holding their cost until their settlement charges it",
+    (s) => s.awaiting,
+  );
+  fromSnapshot(
+    "heidrun_oldest_capture_awaiting_settlement_timestamp_seconds",
+    "When the oldest capture still awaiting its settlement was captured (0: none)",
+    (s) => s.oldestAwaiting,
+  );
   fromSnapshot("heidrun_failed_settlements", "Settlements in status FAILED (rerun them)", (s) => s.failed);
   fromSnapshot("heidrun_audit_head_seq", "Sequence number of the audit chain head", (s) => s.auditSeq);
   gauge(registry, {

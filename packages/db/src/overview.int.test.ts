@@ -49,6 +49,15 @@ beforeAll(async () => {
     VALUES ('pa-1', 'r-1', 'f', 'a', 'p1', 'm', 'pending', 400, 400, 1, 1, 0, 1, 't', '2099-01-01T00:00:00Z'),
            ('pa-2', 'r-2', 'f', 'a', 'p1', 'm', 'pending', 600, 600, 1, 1, 0, 1, 't', '2098-01-01T00:00:00Z'),
            ('pa-3', 'r-3', 'f', 'a', 'p1', 'm', 'declined', 0, 600, 1, 1, 0, 1, 't', '2098-01-01T00:00:00Z')`);
+  // Two captures: one still holding its cost (its settlement has not charged it), one settled (holding 0).
+  await ctx().db.execute(sql`
+    INSERT INTO preauths (preauth_id, request_id, fingerprint, account_id, provider_id, model, status, held_micros,
+      estimated_cost_micros, estimated_input_tokens, max_output_tokens, available_micros, price_version, actor,
+      expires_at, capture_request_id, captured_cost_micros, captured_at)
+    VALUES ('pa-4', 'r-4', 'f', 'a', 'p1', 'm', 'captured', 250, 600, 1, 1, 0, 1, 't', '2098-01-01T00:00:00Z',
+              'c-4', 250, '2026-11-20T10:00:00Z'),
+           ('pa-5', 'r-5', 'f', 'a', 'p1', 'm', 'captured', 0, 600, 1, 1, 0, 1, 't', '2098-01-01T00:00:00Z',
+              'c-5', 300, '2026-11-19T10:00:00Z')`);
 });
 
 describe("overview queries", () => {
@@ -85,6 +94,11 @@ describe("overview queries", () => {
       count: 2n,
       heldMicros: 1000n,
       nextExpiry: new Date("2098-01-01T00:00:00.000Z"),
+      awaitingSettlement: {
+        count: 1n,
+        heldMicros: 250n,
+        oldestCapturedAt: new Date("2026-11-20T10:00:00.000Z"),
+      },
     });
   });
 
@@ -94,6 +108,9 @@ describe("overview queries", () => {
     const text = await registry.metrics();
     expect(text).toContain("heidrun_database_up 1\n");
     expect(text).toContain("heidrun_open_holds 2\n");
+    expect(text).toContain("heidrun_captures_awaiting_settlement 1\n");
+    // 2026-11-20T10:00:00Z
+    expect(text).toContain("heidrun_oldest_capture_awaiting_settlement_timestamp_seconds 1795168800\n");
     expect(text).toContain("heidrun_failed_settlements 5\n");
     expect(text).toContain('heidrun_preauths_recent{status="pending"} 2\n');
     expect(text).toContain('heidrun_preauths_recent{status="declined"} 1\n');

@@ -87,19 +87,45 @@ export interface OpenHolds {
   heldMicros: bigint;
   /** The soonest expiry among them (null when there are none). */
   nextExpiry: Date | null;
+  /** Captures still holding their cost because their settlement has not charged it yet. */
+  awaitingSettlement: {
+    count: bigint;
+    heldMicros: bigint;
+    /** The oldest such capture (null when there are none): minutes old means settlements are stuck. */
+    oldestCapturedAt: Date | null;
+  };
 }
 
-/** Pending pre-auths and what they hold (read through the partial index on pending rows). */
+/** Pending pre-auths and unsettled captures, and what they hold (each read through its partial index). */
 export async function openHolds(db: DbOrTx): Promise<OpenHolds> {
-  const result = await db.execute<{ n: bigint; held: bigint; next_expiry: string | null }>(sql`
-    SELECT count(*)::bigint AS n, coalesce(sum(held_micros), 0)::bigint AS held,
-      ${utcMillisText("min(expires_at)")} AS next_expiry
-    FROM preauths WHERE status = 'pending'`);
+  const result = await db.execute<{
+    n: bigint;
+    held: bigint;
+    next_expiry: string | null;
+    captured_n: bigint;
+    captured_held: bigint;
+    oldest_capture: string | null;
+  }>(sql`
+    SELECT pending.*, captured.*
+    FROM (
+      SELECT count(*)::bigint AS n, coalesce(sum(held_micros), 0)::bigint AS held,
+        ${utcMillisText("min(expires_at)")} AS next_expiry
+      FROM preauths WHERE status = 'pending'
+    ) pending, (
+      SELECT count(*)::bigint AS captured_n, coalesce(sum(held_micros), 0)::bigint AS captured_held,
+        ${utcMillisText("min(captured_at)")} AS oldest_capture
+      FROM preauths WHERE status = 'captured' AND held_micros > 0
+    ) captured`);
   const row = result.rows[0]!;
   return {
     count: row.n,
     heldMicros: row.held,
     nextExpiry: row.next_expiry ? new Date(row.next_expiry) : null,
+    awaitingSettlement: {
+      count: row.captured_n,
+      heldMicros: row.captured_held,
+      oldestCapturedAt: row.oldest_capture ? new Date(row.oldest_capture) : null,
+    },
   };
 }
 

@@ -130,6 +130,10 @@ export const preauths = pgTable(
     uniqueIndex("preauths_capture_request_id_key").on(t.captureRequestId),
     uniqueIndex("preauths_cancel_request_id_key").on(t.cancelRequestId),
     index("preauths_pending_expiry_idx").on(t.expiresAt).where(sql`${t.status} = 'pending'`),
+    // Captures whose settlement has not charged them yet: a handful at any time, read by the overview.
+    index("preauths_awaiting_settlement_idx")
+      .on(t.capturedAt)
+      .where(sql`${t.status} = 'captured' AND ${t.heldMicros} > 0`),
     index("preauths_account_idx").on(t.accountId, t.createdAt),
     check(
       "preauths_status_valid",

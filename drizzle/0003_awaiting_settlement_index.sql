@@ -1,0 +1,1 @@
+CREATE INDEX "preauths_awaiting_settlement_idx" ON "preauths" USING btree ("captured_at") WHERE "preauths"."status" = 'captured' AND "preauths"."held_micros" > 0;
