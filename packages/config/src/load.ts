@@ -17,7 +17,10 @@ export interface Config {
   dashboardCsrfSecret: string | undefined;
   apiKeys: ApiKey[];
   configFile: string | undefined;
-  /** Whether DATABASE_URL or REDIS_URL was given (HEIDRUN_SERVICES=auto then uses them as they are). */
+  /**
+   * Whether DATABASE_URL, REDIS_URL or HEIDRUN_REDIS_CLUSTER_NODES was given (HEIDRUN_SERVICES=auto then uses
+   * them as they are).
+   */
   servicesFromEnvironment: boolean;
   services: EnvSettings["HEIDRUN_SERVICES"];
   logLevel: EnvSettings["HEIDRUN_LOG_LEVEL"];
@@ -151,7 +154,9 @@ export function loadConfig(env: Record<string, string | undefined>, file?: strin
     dashboardCsrfSecret: parsed.HEIDRUN_DASHBOARD_CSRF_SECRET,
     apiKeys: parsed.HEIDRUN_API_KEYS,
     configFile,
-    servicesFromEnvironment: Boolean(env.DATABASE_URL || env.REDIS_URL),
+    servicesFromEnvironment: Boolean(
+      env.DATABASE_URL || env.REDIS_URL || parsed.HEIDRUN_REDIS_CLUSTER_NODES.length > 0,
+    ),
     services: parsed.HEIDRUN_SERVICES,
     logLevel: parsed.HEIDRUN_LOG_LEVEL,
     settings,

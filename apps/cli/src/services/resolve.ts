@@ -41,13 +41,20 @@ export async function resolveFleetServices(
   if (config.services === "external")
     return external("HEIDRUN_SERVICES=external: using DATABASE_URL and REDIS_URL");
   if (config.services === "auto") {
-    if (config.servicesFromEnvironment) return external("auto: DATABASE_URL/REDIS_URL are set, using them");
+    if (config.servicesFromEnvironment)
+      return external("auto: DATABASE_URL/REDIS_URL/HEIDRUN_REDIS_CLUSTER_NODES are set, using them");
     const [pgUp, redisUp] = await Promise.all([
       postgresAnswers(config.databaseUrl, 1500),
       redisAnswers(config.redisUrl, 1500),
     ]);
     if (pgUp && redisUp)
       return external("auto: PostgreSQL and Redis answer at the default addresses, using them");
+  }
+  if (config.redisClusterNodes.length > 0) {
+    // Every process would talk to the Cluster, not to the Redis started here.
+    throw new Error(
+      "HEIDRUN_SERVICES=private starts a Redis of its own, but HEIDRUN_REDIS_CLUSTER_NODES points every process at a Cluster: unset one of them",
+    );
   }
   const binaries = findServerBinaries(options.search);
   const dir = options.dir ?? PRIVATE_SERVICES_DIR;

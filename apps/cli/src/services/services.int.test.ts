@@ -28,6 +28,18 @@ describe("fleet services", () => {
     expect(services.reason).toMatch(/are set/);
   });
 
+  it("auto mode uses a Redis Cluster given by HEIDRUN_REDIS_CLUSTER_NODES; private mode refuses one", async () => {
+    const nodes = { HEIDRUN_REDIS_CLUSTER_NODES: "127.0.0.1:1,127.0.0.1:2" };
+    const auto = loadConfig({ ...nodes, HEIDRUN_SERVICES: "auto" }).current();
+    const services = await resolveFleetServices(auto, { search: { path: "", postgresRoots: [] } });
+    expect(services.mode).toBe("external");
+    expect(services.reason).toMatch(/HEIDRUN_REDIS_CLUSTER_NODES are set/);
+    const privately = loadConfig({ ...nodes, HEIDRUN_SERVICES: "private" }).current();
+    await expect(
+      resolveFleetServices(privately, { search: { path: "", postgresRoots: [] } }),
+    ).rejects.toThrow(/HEIDRUN_SERVICES=private starts a Redis of its own.*unset one of them/);
+  });
+
   it("private mode without the server binaries stops with the commands that provide them", async () => {
     const config = loadConfig({ HEIDRUN_SERVICES: "private" }).current();
     await expect(
