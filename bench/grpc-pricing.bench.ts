@@ -76,7 +76,7 @@ function summary(runs: ServerRun[]) {
 
 export async function run(opts: { quick: boolean }): Promise<BenchLine> {
   const timing = opts.quick ? { warmUpSeconds: 1, seconds: 2 } : { warmUpSeconds: 3, seconds: 8 };
-  const rounds = opts.quick ? 1 : 2;
+  const rounds = opts.quick ? 1 : 5;
   const context: TestContext = await createTestContext();
   try {
     await setPrice(context.db, BENCH_PRICE, { requestId: "bench-price", actor: "bench" });

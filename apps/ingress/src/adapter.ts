@@ -80,6 +80,17 @@ export function adaptUnary<Req, Res>(
   validate: (request: Req, ctx: ValidationContext) => void,
   deps: AdapterDeps,
 ): handleUnaryCall<Req, Res> {
+  // Bound once per method: prom-client would otherwise hash the label set on every call.
+  const latency = deps.metrics.latency.labels({ method: info.fullName });
+  const callsByCode = new Map<string, { inc(): void }>();
+  const countCall = (code: string) => {
+    let counter = callsByCode.get(code);
+    if (counter === undefined) {
+      counter = deps.metrics.calls.labels({ method: info.fullName, code });
+      callsByCode.set(code, counter);
+    }
+    counter.inc();
+  };
   return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
     deps.inflight.begin();
     const started = performance.now();
@@ -129,8 +140,8 @@ export function adaptUnary<Req, Res>(
       call.off("cancelled", onCancelled);
       const seconds = (performance.now() - started) / 1000;
       const codeName = status[code] ?? String(code);
-      deps.metrics.calls.inc({ method: info.fullName, code: codeName });
-      deps.metrics.latency.observe({ method: info.fullName }, seconds);
+      countCall(codeName);
+      latency.observe(seconds);
       const line = { code: codeName, duration_ms: Math.round(seconds * 1e6) / 1e3, key_id: keyId };
       if (failure?.unexpected !== undefined) log.error({ ...line, err: failure.unexpected }, "rpc failed");
       else log.info(failure ? { ...line, details: failure.details } : line, "rpc");

@@ -15,14 +15,29 @@ export interface LoggerSettings {
   stdout?: boolean;
 }
 
-/** pino writes a bigint as a bare JSON number, which loses precision downstream: amounts go out as strings. */
-function bigintsToStrings(value: unknown, depth = 0): unknown {
+/**
+ * pino writes a bigint as a bare JSON number, which loses precision downstream: amounts go out as strings.
+ * Objects without a bigint are returned as they are (most lines, such as the per-call line, have none).
+ */
+export function bigintsToStrings(value: unknown, depth = 0): unknown {
   if (typeof value === "bigint") return value.toString();
   if (depth > 4 || value === null || typeof value !== "object" || value instanceof Error) return value;
-  if (Array.isArray(value)) return value.map((item) => bigintsToStrings(item, depth + 1));
-  const out: Record<string, unknown> = {};
-  for (const [key, item] of Object.entries(value)) out[key] = bigintsToStrings(item, depth + 1);
-  return out;
+  if (Array.isArray(value)) {
+    let copy: unknown[] | undefined;
+    value.forEach((item, i) => {
+      const converted = bigintsToStrings(item, depth + 1);
+      if (converted !== item) (copy ??= [...value])[i] = converted;
+    });
+    return copy ?? value;
+  }
+  let copy: Record<string, unknown> | undefined;
+  for (const key in value) {
+    if (!Object.hasOwn(value, key)) continue;
+    const item = (value as Record<string, unknown>)[key];
+    const converted = bigintsToStrings(item, depth + 1);
+    if (converted !== item) (copy ??= { ...value })[key] = converted;
+  }
+  return copy ?? value;
 }
 
 export function createLogger(settings: LoggerSettings): Logger {
@@ -60,7 +75,18 @@ export function createLogger(settings: LoggerSettings): Logger {
   if (settings.pretty && process.stdout.isTTY) {
     return pino({ ...options, transport: { target: "pino-pretty", options: { colorize: true } } });
   }
-  return pino(options);
+  return pino(options, stdoutDestination());
+}
+
+/**
+ * stdout written asynchronously and in blocks: lines collect until 4 KiB or for at most 250 ms, then go out in
+ * one write, so a busy ingress (a line per call) pays a syscall per block rather than per call, and a quiet one
+ * still shows each line within a quarter second. pino flushes what is left synchronously when the process exits.
+ */
+export const STDOUT_FLUSH_MS = 250;
+
+export function stdoutDestination(): DestinationStream {
+  return pino.destination({ dest: 1, sync: false, minLength: 4096, periodicFlush: STDOUT_FLUSH_MS });
 }
 
 /** A logger that drops everything, for tests and tools that print their own output. */
