@@ -118,6 +118,32 @@ describe("the unary adapter", () => {
     expect(seen!.deadline!.getTime()).toBeLessThan(callerDeadline.getTime());
   });
 
+  it("aborts the handler's signal, made on demand, when the caller cancels; its log lines carry the call", async () => {
+    let aborted: (reason: unknown) => void = () => {};
+    const reason = new Promise<unknown>((resolve) => (aborted = resolve));
+    let started: () => void = () => {};
+    const handlerStarted = new Promise<void>((resolve) => (started = resolve));
+    outcome.next = (ctx) => {
+      ctx.log.info({ step: "waiting" }, "handler line");
+      ctx.signal.addEventListener("abort", () => aborted(ctx.signal.reason));
+      started();
+      return new Promise(() => {});
+    };
+    const call = t.clients.account.getBalance(
+      GetBalanceRequest.fromPartial({ accountId: "acct-cancel" }),
+      bearer(ADMIN_KEY),
+      () => {},
+    );
+    await handlerStarted;
+    call.cancel();
+    expect(await reason).toMatchObject({ code: "UNAVAILABLE", message: "the caller cancelled the call" });
+    expect(lines.find((line) => line.msg === "handler line")).toMatchObject({
+      method: "heidrun.v1.AccountService/GetBalance",
+      request_id: expect.any(String),
+      step: "waiting",
+    });
+  });
+
   it("answers INVALID_ARGUMENT, not INTERNAL, for bytes that are not the request message", async () => {
     const raw = new Client(t.address, credentials.createInsecure());
     const error = await new Promise<{ code: number; details: string }>((resolve) =>

@@ -97,11 +97,30 @@ export function adaptUnary<Req, Res>(
     const request = call.request as Req | UndecodableRequest;
     const requestId = requestIdOf(request);
     const correlationId = requestId ?? randomUUID();
-    const log = deps.log.child({ method: info.fullName, request_id: correlationId });
+    const bindings = { method: info.fullName, request_id: correlationId };
+    // The child logger and the abort signal are made only for a handler that asks for them: most calls
+    // (quotes from the price cache) use neither, and both cost more than the rest of the call's bookkeeping.
+    let log: Logger | undefined;
+    const callLog = () => {
+      log ??= deps.log.child(bindings);
+      return log;
+    };
     const limits = deps.limits();
-    const abort = new AbortController();
-    const onCancelled = () => abort.abort(new DomainError("UNAVAILABLE", "the caller cancelled the call"));
-    call.on("cancelled", onCancelled);
+    let abort: AbortController | undefined;
+    let abortReason: DomainError | undefined;
+    const cancel = (reason: DomainError) => {
+      abortReason ??= reason;
+      abort?.abort(reason);
+    };
+    const onCancelled = () => cancel(new DomainError("UNAVAILABLE", "the caller cancelled the call"));
+    const signal = () => {
+      if (abort === undefined) {
+        abort = new AbortController();
+        if (abortReason) abort.abort(abortReason);
+        else call.on("cancelled", onCancelled);
+      }
+      return abort.signal;
+    };
 
     const clientDeadline = Number(call.getDeadline());
     const deadlineMs = Math.min(clientDeadline, Date.now() + limits.maxDeadlineMs);
@@ -109,7 +128,7 @@ export function adaptUnary<Req, Res>(
     const expired = new Promise<typeof DEADLINE_EXCEEDED>((resolve) => {
       timer = setTimeout(
         () => {
-          abort.abort(new DomainError("UNAVAILABLE", "deadline exceeded"));
+          cancel(new DomainError("UNAVAILABLE", "deadline exceeded"));
           resolve(DEADLINE_EXCEEDED);
         },
         Math.min(deadlineMs - Date.now(), MAX_TIMER_MS),
@@ -129,22 +148,29 @@ export function adaptUnary<Req, Res>(
         ...(requestId === undefined ? {} : { requestId }),
         principal,
         ...(Number.isFinite(deadlineMs) ? { deadline: new Date(deadlineMs) } : {}),
-        log,
-        signal: abort.signal,
+        get log() {
+          return callLog();
+        },
+        get signal() {
+          return signal();
+        },
       };
       return Promise.race([handler(request, ctx), expired]);
     };
 
     const finish = (code: status, failure?: Pick<CallFailure, "details" | "unexpected">) => {
       clearTimeout(timer);
-      call.off("cancelled", onCancelled);
+      if (abort !== undefined) call.off("cancelled", onCancelled);
       const seconds = (performance.now() - started) / 1000;
       const codeName = status[code] ?? String(code);
       countCall(codeName);
       latency.observe(seconds);
-      const line = { code: codeName, duration_ms: Math.round(seconds * 1e6) / 1e3, key_id: keyId };
-      if (failure?.unexpected !== undefined) log.error({ ...line, err: failure.unexpected }, "rpc failed");
-      else log.info(failure ? { ...line, details: failure.details } : line, "rpc");
+      const timing = { code: codeName, duration_ms: Math.round(seconds * 1e6) / 1e3, key_id: keyId };
+      // Through the child when the handler made one (its bindings are in it), else with the bindings inline.
+      const out = log ?? deps.log;
+      const line = log ? timing : { ...bindings, ...timing };
+      if (failure?.unexpected !== undefined) out.error({ ...line, err: failure.unexpected }, "rpc failed");
+      else out.info(failure ? { ...line, details: failure.details } : line, "rpc");
       deps.inflight.end();
     };
 
