@@ -55,6 +55,25 @@ describe("SettlementProducer", () => {
     expect(requestIdOfJob(jobIdFor("a:b:c"))).toBe("a:b:c");
   });
 
+  it("marks a queued request in its window before any later command on the connection runs", async () => {
+    const connection = createRedis(ctx().redisUrl, "producer");
+    await redisReady(connection);
+    const own = new SettlementProducer({
+      connection,
+      prefix: `${ctx().redisPrefix}:mark`,
+      settings: () => settings,
+    });
+    try {
+      await own.enqueue([item("mark-1")]);
+      // The mark is sent without waiting for its answer; the next command on the same connection sees it.
+      expect(await connection.get(own.idempotencyKey("mark-1"))).toBe("q|fp:10");
+      expect(await own.enqueue([item("mark-1")])).toEqual([{ requestId: "mark-1", duplicate: true }]);
+    } finally {
+      await own.close();
+      connection.disconnect();
+    }
+  });
+
   it("queues a new request once and answers repeats as duplicates", async () => {
     expect(await producer.enqueue([item("r:1")])).toEqual([{ requestId: "r:1", duplicate: false }]);
     expect(await producer.enqueue([item("r:1")])).toEqual([{ requestId: "r:1", duplicate: true }]);

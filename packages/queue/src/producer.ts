@@ -117,8 +117,10 @@ export class SettlementProducer {
       for (const item of toQueue) {
         mark.set(this.idempotencyKey(item.requestId), QUEUED + item.fingerprint, "KEEPTTL", "XX");
       }
-      // Not fatal: a key left "pending" only makes a later repeat queue the same job id again.
-      await mark.exec().catch(() => undefined);
+      // Sent, not awaited: the jobs are stored, so the call can be answered now. A later repeat's claim goes
+      // out on the same connection after these commands and finds "queued"; and if they are lost, a key left
+      // "pending" only makes a repeat queue the same job id again, which BullMQ ignores.
+      mark.exec().catch(() => undefined);
     }
 
     // The pipeline runs in order, so a request id repeated inside one call sees its own claim.
