@@ -12,7 +12,7 @@
  */
 import { pathToFileURL } from "node:url";
 import { credentials, Metadata } from "@grpc/grpc-js";
-import { ConfigStore, loadConfig, parseSettings } from "@heidrun/config";
+import { type ConfigStore, configStoreFor, parseEnv } from "@heidrun/config";
 import { createIngress } from "@heidrun/ingress";
 import { createRegistry, silentLogger } from "@heidrun/observability";
 import {
@@ -75,16 +75,16 @@ async function measure(events: number, send: (index: number) => Promise<void>): 
 }
 
 function config(ctx: TestContext): ConfigStore {
-  const base = loadConfig({
-    DATABASE_URL: ctx.databaseUrl,
-    REDIS_URL: ctx.redisUrl,
-    HEIDRUN_API_KEYS: `${API_KEY}=yggdrasil`,
-  }).current();
-  return new ConfigStore({
-    ...base,
-    logLevel: "silent",
-    settings: parseSettings({ queue: { prefix: ctx.redisPrefix }, redis: { durabilityCheck: "off" } }),
-  });
+  return configStoreFor(
+    ctx,
+    { queue: { prefix: ctx.redisPrefix }, redis: { durabilityCheck: "off" } },
+    {
+      grpcAddr: "0.0.0.0:50051",
+      dashboardAddr: "127.0.0.1:3000",
+      services: "auto",
+      apiKeys: parseEnv({ HEIDRUN_API_KEYS: `${API_KEY}=yggdrasil` }).HEIDRUN_API_KEYS,
+    },
+  );
 }
 
 export async function run(opts: { quick: boolean }): Promise<TrackBenchLine[]> {

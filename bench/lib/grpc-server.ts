@@ -9,7 +9,7 @@
  */
 import { fileURLToPath } from "node:url";
 import { Server, ServerCredentials, type ServerUnaryCall, type sendUnaryData } from "@grpc/grpc-js";
-import { ConfigStore, loadConfig, parseSettings } from "@heidrun/config";
+import { configStoreFor, parseEnv } from "@heidrun/config";
 import { createIngress, createIngressDeps } from "@heidrun/ingress";
 import {
   type CalculatePricingRequest,
@@ -73,16 +73,25 @@ async function startEcho(): Promise<{ port: number; stop(): Promise<void> }> {
 }
 
 async function startHeidrun(options: GrpcServerOptions): Promise<{ port: number; stop(): Promise<void> }> {
-  const base = loadConfig({
+  // The options are strings as the environment gives them: parsed, defaulted and checked as loadConfig does.
+  const env = parseEnv({
     DATABASE_URL: options.databaseUrl,
     REDIS_URL: options.redisUrl,
     HEIDRUN_API_KEYS: options.apiKey ? `${options.apiKey}=yggdrasil` : undefined,
     HEIDRUN_LOG_LEVEL: options.logLevel ?? "info",
-  }).current();
-  const config = new ConfigStore({
-    ...base,
-    settings: parseSettings({ queue: { prefix: options.prefix }, metrics: { ingressPort: 0 } }),
   });
+  const config = configStoreFor(
+    { databaseUrl: env.DATABASE_URL, redisUrl: env.REDIS_URL },
+    { queue: { prefix: options.prefix }, metrics: { ingressPort: 0 } },
+    {
+      grpcAddr: env.HEIDRUN_GRPC_ADDR,
+      dashboardAddr: env.HEIDRUN_DASHBOARD_ADDR,
+      services: env.HEIDRUN_SERVICES,
+      apiKeys: env.HEIDRUN_API_KEYS,
+      logLevel: env.HEIDRUN_LOG_LEVEL,
+      servicesFromEnvironment: Boolean(options.databaseUrl || options.redisUrl),
+    },
+  );
   const owned = createIngressDeps(config);
   await owned.start();
   const ingress = createIngress(owned.deps);

@@ -8,7 +8,7 @@ import {
   type ServiceError,
   status,
 } from "@grpc/grpc-js";
-import { type ApiKey, ConfigStore, loadConfig, parseSettings } from "@heidrun/config";
+import { type ApiKey, configStoreFor } from "@heidrun/config";
 import { creditAccount, setPrice } from "@heidrun/db";
 import { createIngress, createIngressDeps, type Ingress, type OwnedIngressDeps } from "@heidrun/ingress";
 import {
@@ -117,21 +117,11 @@ export class IngressUnderTest {
   /** A Redis of its own, so that any write it takes is this ingress's. */
   static async start(ctx: TestContext, settings: Record<string, unknown> = {}): Promise<IngressUnderTest> {
     const redisServer = await startPrivateRedis(["--appendonly", "no", "--maxmemory-policy", "noeviction"]);
-    const base = loadConfig({
-      DATABASE_URL: ctx.databaseUrl,
-      REDIS_URL: redisServer.url,
-      HEIDRUN_GRPC_ADDR: "127.0.0.1:0",
-      HEIDRUN_LOG_LEVEL: "silent",
-    }).current();
-    const config = new ConfigStore({
-      ...base,
-      apiKeys: [YGGDRASIL_KEY, ADMIN_KEY],
-      settings: parseSettings({
-        queue: { prefix: ctx.redisPrefix },
-        metrics: { ingressPort: 0 },
-        ...settings,
-      }),
-    });
+    const config = configStoreFor(
+      { databaseUrl: ctx.databaseUrl, redisUrl: redisServer.url },
+      { queue: { prefix: ctx.redisPrefix }, metrics: { ingressPort: 0 }, ...settings },
+      { dashboardAddr: "127.0.0.1:3000", services: "auto", apiKeys: [YGGDRASIL_KEY, ADMIN_KEY] },
+    );
     for (const [model, input, output] of [
       ["gpt-4o-mini", 150_000n, 600_000n],
       ["*", 1_000_000_000_000n, 1_000_000_000_000n],

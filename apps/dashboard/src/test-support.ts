@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { type ApiKey, ConfigStore, parseSettings } from "@heidrun/config";
+import { type ApiKey, type ConfigStore, configStoreFor } from "@heidrun/config";
 import { type Db, SettlementRequeuer } from "@heidrun/db";
 import { createRegistry, type Logger, silentLogger } from "@heidrun/observability";
 import { SettlementProducer } from "@heidrun/queue";
@@ -23,24 +23,15 @@ export function dashboardTestConfig(
   apiKeys: ApiKey[] = TEST_KEYS,
   csrfSecret?: string,
 ): ConfigStore {
-  return new ConfigStore({
-    databaseUrl: ctx.databaseUrl,
-    redisUrl: ctx.redisUrl,
-    redisClusterNodes: [],
-    grpcAddr: "127.0.0.1:0",
-    dashboardAddr: "127.0.0.1:0",
-    dashboardCsrfSecret: csrfSecret,
-    apiKeys,
-    configFile: undefined,
-    servicesFromEnvironment: true,
-    services: "external",
-    logLevel: "silent",
-    settings: parseSettings({
+  return configStoreFor(
+    ctx,
+    {
       queue: { prefix: ctx.redisPrefix, attempts: 3, backoffMs: 100 },
       worker: { batchSize: 100, lingerMs: 10, concurrency: 50, shutdownGraceMs: 5000 },
       redis: { durabilityCheck: "off" },
-    }),
-  });
+    },
+    { apiKeys, dashboardCsrfSecret: csrfSecret },
+  );
 }
 
 export interface TestDashboard {

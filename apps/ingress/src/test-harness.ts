@@ -5,7 +5,7 @@ import {
   Metadata,
   type ServiceError,
 } from "@grpc/grpc-js";
-import { type ApiKey, ConfigStore, loadConfig, parseSettings } from "@heidrun/config";
+import { type ApiKey, configStoreFor } from "@heidrun/config";
 import { createDb, createPool } from "@heidrun/db";
 import { createRegistry, type Logger, silentLogger } from "@heidrun/observability";
 import {
@@ -50,20 +50,15 @@ export interface TestIngress {
 }
 
 export async function startTestIngress(options: TestIngressOptions = {}): Promise<TestIngress> {
-  const base = loadConfig({
-    DATABASE_URL: TEST_DATABASE_URL,
-    REDIS_URL: options.redisUrl ?? TEST_REDIS_URL,
-    HEIDRUN_GRPC_ADDR: "127.0.0.1:0",
-    HEIDRUN_LOG_LEVEL: "silent",
-  }).current();
-  const config = new ConfigStore({
-    ...base,
-    apiKeys: options.apiKeys ?? [YGGDRASIL_KEY, ADMIN_KEY],
-    settings: parseSettings({
-      ingress: { healthCheckIntervalMs: 100, shutdownGraceMs: 5000 },
-      ...options.settings,
-    }),
-  });
+  const config = configStoreFor(
+    { databaseUrl: TEST_DATABASE_URL, redisUrl: options.redisUrl ?? TEST_REDIS_URL },
+    { ingress: { healthCheckIntervalMs: 100, shutdownGraceMs: 5000 }, ...options.settings },
+    {
+      dashboardAddr: "127.0.0.1:3000",
+      services: "auto",
+      apiKeys: options.apiKeys ?? [YGGDRASIL_KEY, ADMIN_KEY],
+    },
+  );
   const pool = createPool(TEST_DATABASE_URL, { max: 2, applicationName: "heidrun-ingress-test" });
   // Reconnect quickly, so a test that restarts Redis sees it back soon.
   const redis = createRedis(config.current().redisUrl, "producer", { retryStrategy: () => 50 });

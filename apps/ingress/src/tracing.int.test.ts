@@ -1,6 +1,6 @@
 import { Writable } from "node:stream";
 import { credentials, Metadata } from "@grpc/grpc-js";
-import { ConfigStore, loadConfig, parseSettings } from "@heidrun/config";
+import { type ConfigStore, configStoreFor } from "@heidrun/config";
 import { createDb, createPool, PriceCache, priceChannel, setPrice } from "@heidrun/db";
 import {
   createLogger,
@@ -47,17 +47,16 @@ const logDestination = new Writable({
 const waiters: Array<() => void> = [];
 
 function config(): ConfigStore {
-  const base = loadConfig({ DATABASE_URL: ctx().databaseUrl, REDIS_URL: ctx().redisUrl }).current();
-  return new ConfigStore({
-    ...base,
-    apiKeys: [YGGDRASIL_KEY],
-    logLevel: "silent",
-    settings: parseSettings({
-      queue: { prefix: ctx().redisPrefix },
-      worker: { lingerMs: 10 },
-      redis: { durabilityCheck: "off" },
-    }),
-  });
+  return configStoreFor(
+    ctx(),
+    { queue: { prefix: ctx().redisPrefix }, worker: { lingerMs: 10 }, redis: { durabilityCheck: "off" } },
+    {
+      grpcAddr: "0.0.0.0:50051",
+      dashboardAddr: "127.0.0.1:3000",
+      services: "auto",
+      apiKeys: [YGGDRASIL_KEY],
+    },
+  );
 }
 
 /** A pool whose queries become child spans, as run.ts makes them when tracing is on. */

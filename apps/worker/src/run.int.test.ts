@@ -1,4 +1,4 @@
-import { ConfigStore, loadConfig, parseSettings } from "@heidrun/config";
+import { configStoreFor } from "@heidrun/config";
 import { useTestContext } from "@heidrun/testing";
 import { describe, expect, it } from "vitest";
 import { runWorker } from "./run";
@@ -25,20 +25,16 @@ describe("runWorker", () => {
        VALUES ('pa_run', 'req-run', 'fp', 'acct-run', 'prov', 'm', 'pending', 400, 400, 10, 10, 600, 1, 'test',
                now() - interval '1 second')`,
     );
-    const base = loadConfig({
-      DATABASE_URL: ctx().databaseUrl,
-      REDIS_URL: ctx().redisUrl,
-      HEIDRUN_LOG_LEVEL: "silent",
-    }).current();
-    const config = new ConfigStore({
-      ...base,
-      settings: parseSettings({
+    const config = configStoreFor(
+      ctx(),
+      {
         queue: { prefix: ctx().redisPrefix },
         preauth: { sweepIntervalMs: 100 },
         redis: { durabilityCheck: "off" },
         metrics: { workerPort: 0 },
-      }),
-    });
+      },
+      { grpcAddr: "0.0.0.0:50051", dashboardAddr: "127.0.0.1:3000", services: "auto" },
+    );
     let stop!: (value: string) => void;
     const stopSignal = new Promise<string>((resolve) => {
       stop = resolve;

@@ -1,3 +1,4 @@
+export * from "./config-store-for";
 export * from "./env";
 export * from "./load";
 export * from "./redis-cluster";

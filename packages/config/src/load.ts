@@ -134,7 +134,11 @@ export class ConfigStore extends EventEmitter<ConfigStoreEvents> {
 }
 
 /** Settings that cannot work with the environment: a queue prefix without a hash tag on a Redis Cluster. */
-function refuseClusterPrefixProblems(nodes: readonly RedisNode[], settings: Settings, source: string): void {
+export function refuseClusterPrefixProblems(
+  nodes: readonly RedisNode[],
+  settings: Settings,
+  source: string,
+): void {
   const problems = clusterPrefixProblems(nodes, settings.queue.prefix);
   if (problems.length > 0) throw new ConfigError(source, problems);
 }

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { ConfigStore, loadConfig, parseSettings } from "@heidrun/config";
+import { configStoreFor } from "@heidrun/config";
 import { countPriceVersions, PriceCache, type PriceCacheLoad, priceChannel } from "@heidrun/db";
 import { useTestContext } from "@heidrun/testing";
 import { describe, expect, it } from "vitest";
@@ -16,11 +16,11 @@ const LITELLM = fileURLToPath(
 );
 
 function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const base = loadConfig({ DATABASE_URL: ctx().databaseUrl, REDIS_URL: ctx().redisUrl }).current();
-  const config = new ConfigStore({
-    ...base,
-    settings: parseSettings({ queue: { prefix: ctx().redisPrefix } }),
-  });
+  const config = configStoreFor(
+    ctx(),
+    { queue: { prefix: ctx().redisPrefix } },
+    { grpcAddr: "0.0.0.0:50051", dashboardAddr: "127.0.0.1:3000", services: "auto", logLevel: "info" },
+  );
   let out = "";
   let err = "";
   const io = {

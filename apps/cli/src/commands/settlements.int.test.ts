@@ -1,5 +1,5 @@
 import { Writable } from "node:stream";
-import { ConfigStore, parseSettings } from "@heidrun/config";
+import { type ConfigStore, configStoreFor } from "@heidrun/config";
 import { PriceCache, priceChannel, setPrice } from "@heidrun/db";
 import { createRegistry, silentLogger } from "@heidrun/observability";
 import { SettlementProducer } from "@heidrun/queue";
@@ -45,23 +45,10 @@ async function scalar(query: ReturnType<typeof sql>): Promise<unknown> {
 }
 
 beforeAll(async () => {
-  config = new ConfigStore({
-    databaseUrl: ctx().databaseUrl,
-    redisUrl: ctx().redisUrl,
-    redisClusterNodes: [],
-    grpcAddr: "127.0.0.1:0",
-    dashboardAddr: "127.0.0.1:0",
-    dashboardCsrfSecret: undefined,
-    apiKeys: [],
-    configFile: undefined,
-    servicesFromEnvironment: true,
-    services: "external",
-    logLevel: "silent",
-    settings: parseSettings({
-      queue: { prefix: ctx().redisPrefix, attempts: 3, backoffMs: 100 },
-      worker: { batchSize: 100, lingerMs: 10, concurrency: 100, shutdownGraceMs: 5000 },
-      redis: { durabilityCheck: "off" },
-    }),
+  config = configStoreFor(ctx(), {
+    queue: { prefix: ctx().redisPrefix, attempts: 3, backoffMs: 100 },
+    worker: { batchSize: 100, lingerMs: 10, concurrency: 100, shutdownGraceMs: 5000 },
+    redis: { durabilityCheck: "off" },
   });
   producer = new SettlementProducer({
     connection: ctx().newRedis(),

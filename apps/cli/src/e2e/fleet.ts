@@ -1,4 +1,4 @@
-import { type ApiKey, ConfigStore, loadConfig, parseSettings } from "@heidrun/config";
+import { type ApiKey, type ConfigStore, configStoreFor, parseEnv } from "@heidrun/config";
 import { createDb, createPool, expireDuePreauths } from "@heidrun/db";
 import { createIngress, createIngressDeps } from "@heidrun/ingress";
 import type { QueueConnection } from "@heidrun/queue";
@@ -25,24 +25,25 @@ export async function startInProcessFleet(services: {
   redisPrefix: string;
   redisClusterNodes?: string;
 }): Promise<InProcessFleet> {
-  const base = loadConfig({
-    DATABASE_URL: services.databaseUrl,
-    REDIS_URL: services.redisUrl,
+  const { HEIDRUN_REDIS_CLUSTER_NODES } = parseEnv({
     HEIDRUN_REDIS_CLUSTER_NODES: services.redisClusterNodes,
-    HEIDRUN_GRPC_ADDR: "127.0.0.1:0",
-    HEIDRUN_LOG_LEVEL: "silent",
-  }).current();
-  const config = new ConfigStore({
-    ...base,
-    apiKeys: [ADMIN],
-    settings: parseSettings({
+  });
+  const config = configStoreFor(
+    services,
+    {
       queue: { prefix: services.redisPrefix, backoffMs: 200 },
       redis: { durabilityCheck: "off" },
       worker: { lingerMs: 10, shutdownGraceMs: 5000 },
       preauth: { sweepIntervalMs: 200 },
       ingress: { healthCheckIntervalMs: 200, shutdownGraceMs: 2000 },
-    }),
-  });
+    },
+    {
+      redisClusterNodes: HEIDRUN_REDIS_CLUSTER_NODES,
+      dashboardAddr: "127.0.0.1:3000",
+      services: "auto",
+      apiKeys: [ADMIN],
+    },
+  );
   const owned = createIngressDeps(config);
   await owned.start();
   const ingress = createIngress(owned.deps);

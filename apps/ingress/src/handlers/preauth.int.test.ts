@@ -1,4 +1,4 @@
-import { ConfigStore, loadConfig, parseSettings } from "@heidrun/config";
+import { configStoreFor } from "@heidrun/config";
 import { calculateCost, DomainError, type Usage } from "@heidrun/core";
 import {
   creditAccount,
@@ -60,11 +60,11 @@ async function addPrice(
 }
 
 beforeAll(async () => {
-  const base = loadConfig({ DATABASE_URL: ctx().databaseUrl, REDIS_URL: ctx().redisUrl }).current();
-  const config = new ConfigStore({
-    ...base,
-    settings: parseSettings({ queue: { prefix: ctx().redisPrefix } }),
-  });
+  const config = configStoreFor(
+    ctx(),
+    { queue: { prefix: ctx().redisPrefix } },
+    { grpcAddr: "0.0.0.0:50051", dashboardAddr: "127.0.0.1:3000", services: "auto", logLevel: "info" },
+  );
   const settings = config.current().settings;
   priceCache = new PriceCache({
     db: ctx().db,

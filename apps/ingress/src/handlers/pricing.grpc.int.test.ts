@@ -1,5 +1,5 @@
 import { credentials, status } from "@grpc/grpc-js";
-import { ConfigStore, loadConfig, parseSettings } from "@heidrun/config";
+import { configStoreFor } from "@heidrun/config";
 import { PriceCache, priceChannel } from "@heidrun/db";
 import { createRegistry, silentLogger } from "@heidrun/observability";
 import { PricingServiceClient } from "@heidrun/proto";
@@ -18,15 +18,17 @@ let cache: PriceCache;
 let client: PricingServiceClient;
 
 beforeAll(async () => {
-  const base = loadConfig({ DATABASE_URL: ctx().databaseUrl, REDIS_URL: ctx().redisUrl }).current();
-  const config = new ConfigStore({
-    ...base,
-    apiKeys: [YGGDRASIL_KEY, ADMIN_KEY],
-    settings: parseSettings({
-      queue: { prefix: ctx().redisPrefix },
-      ingress: { healthCheckIntervalMs: 100 },
-    }),
-  });
+  const config = configStoreFor(
+    ctx(),
+    { queue: { prefix: ctx().redisPrefix }, ingress: { healthCheckIntervalMs: 100 } },
+    {
+      grpcAddr: "0.0.0.0:50051",
+      dashboardAddr: "127.0.0.1:3000",
+      services: "auto",
+      logLevel: "info",
+      apiKeys: [YGGDRASIL_KEY, ADMIN_KEY],
+    },
+  );
   cache = new PriceCache({
     db: ctx().db,
     channel: priceChannel(ctx().redisPrefix),

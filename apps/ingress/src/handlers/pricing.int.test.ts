@@ -1,4 +1,4 @@
-import { ConfigStore, loadConfig, parseSettings } from "@heidrun/config";
+import { type ConfigStore, configStoreFor } from "@heidrun/config";
 import { DomainError } from "@heidrun/core";
 import { createDb, createPool, PriceCache, type PriceCacheLoad, priceChannel } from "@heidrun/db";
 import { createRegistry, silentLogger } from "@heidrun/observability";
@@ -23,8 +23,11 @@ const caches: PriceCache[] = [];
 let handlers: PricingHandlers;
 
 function configStore(): ConfigStore {
-  const base = loadConfig({ DATABASE_URL: ctx().databaseUrl, REDIS_URL: ctx().redisUrl }).current();
-  return new ConfigStore({ ...base, settings: parseSettings({ queue: { prefix: ctx().redisPrefix } }) });
+  return configStoreFor(
+    ctx(),
+    { queue: { prefix: ctx().redisPrefix } },
+    { grpcAddr: "0.0.0.0:50051", dashboardAddr: "127.0.0.1:3000", services: "auto", logLevel: "info" },
+  );
 }
 
 /** What one ingress process holds: its own price cache (subscribed) over the given database handle. */

@@ -1,4 +1,4 @@
-import { ConfigStore, parseSettings } from "@heidrun/config";
+import { configStoreFor } from "@heidrun/config";
 import { silentLogger } from "@heidrun/observability";
 import { RerunFailedSettlementsRequest } from "@heidrun/proto";
 import { SettlementProducer } from "@heidrun/queue";
@@ -21,20 +21,7 @@ const request = (fields: Partial<RerunFailedSettlementsRequest>) =>
   RerunFailedSettlementsRequest.fromPartial({ requestId: "rerun-1", providerId: "p1", ...fields });
 
 beforeAll(async () => {
-  const config = new ConfigStore({
-    databaseUrl: ctx().databaseUrl,
-    redisUrl: ctx().redisUrl,
-    redisClusterNodes: [],
-    grpcAddr: "127.0.0.1:0",
-    dashboardAddr: "127.0.0.1:0",
-    dashboardCsrfSecret: undefined,
-    apiKeys: [],
-    configFile: undefined,
-    servicesFromEnvironment: true,
-    services: "external",
-    logLevel: "silent",
-    settings: parseSettings({ queue: { prefix: ctx().redisPrefix } }),
-  });
+  const config = configStoreFor(ctx(), { queue: { prefix: ctx().redisPrefix } });
   producer = new SettlementProducer({
     connection: ctx().newRedis(),
     prefix: ctx().redisPrefix,

@@ -1,4 +1,4 @@
-import { ConfigStore, loadConfig, parseSettings } from "@heidrun/config";
+import { configStoreFor } from "@heidrun/config";
 import { PriceCache, setPrice, settleBatch, type UsageSettleItem } from "@heidrun/db";
 import { createRegistry, silentLogger } from "@heidrun/observability";
 import { type AggregateTokensRequest, Granularity, GroupBy, type TokenAggregate } from "@heidrun/proto";
@@ -105,8 +105,11 @@ beforeAll(async () => {
     cachedInputTokens: BigInt(r.cached_input_tokens!),
     totalCostMicros: BigInt(r.total_cost_micros!),
   }));
-  const base = loadConfig({ DATABASE_URL: ctx().databaseUrl, REDIS_URL: ctx().redisUrl }).current();
-  const config = new ConfigStore({ ...base, settings: parseSettings({}) });
+  const config = configStoreFor(
+    ctx(),
+    {},
+    { grpcAddr: "0.0.0.0:50051", dashboardAddr: "127.0.0.1:3000", services: "auto", logLevel: "info" },
+  );
   handlers = createTokenHandlers({
     config,
     log: silentLogger(),

@@ -1,4 +1,4 @@
-import { ConfigStore, loadConfig, parseSettings } from "@heidrun/config";
+import { configStoreFor } from "@heidrun/config";
 import { DomainError } from "@heidrun/core";
 import { createRegistry, silentLogger } from "@heidrun/observability";
 import type { TrackTokensBatchRequest, TrackTokensRequest } from "@heidrun/proto";
@@ -27,11 +27,11 @@ let handlers: TokenHandlers;
 let producer: SettlementProducer;
 
 function deps(withProducer: SettlementProducer): IngressDeps {
-  const base = loadConfig({ DATABASE_URL: ctx().databaseUrl, REDIS_URL: ctx().redisUrl }).current();
-  const config = new ConfigStore({
-    ...base,
-    settings: parseSettings({ queue: { prefix: ctx().redisPrefix } }),
-  });
+  const config = configStoreFor(
+    ctx(),
+    { queue: { prefix: ctx().redisPrefix } },
+    { grpcAddr: "0.0.0.0:50051", dashboardAddr: "127.0.0.1:3000", services: "auto", logLevel: "info" },
+  );
   // Only what the token handlers use.
   return {
     config,

@@ -2,7 +2,7 @@ import { type ChildProcess, fork } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ConfigStore, parseSettings } from "@heidrun/config";
+import { type ConfigStore, configStoreFor } from "@heidrun/config";
 import { type Db, PriceCache, priceChannel, setPrice } from "@heidrun/db";
 import { createRegistry, silentLogger } from "@heidrun/observability";
 import { type AnyJob, type ProducerSettings, SettlementProducer } from "@heidrun/queue";
@@ -31,20 +31,7 @@ export function testConfig(
   urls: ServiceUrls,
   extra: Record<string, Record<string, unknown>> = {},
 ): ConfigStore {
-  return new ConfigStore({
-    databaseUrl: urls.databaseUrl,
-    redisUrl: urls.redisUrl,
-    redisClusterNodes: [],
-    grpcAddr: "127.0.0.1:0",
-    dashboardAddr: "127.0.0.1:0",
-    dashboardCsrfSecret: undefined,
-    apiKeys: [],
-    configFile: undefined,
-    servicesFromEnvironment: true,
-    services: "external",
-    logLevel: "silent",
-    settings: parseSettings(testSettings(urls, extra)),
-  });
+  return configStoreFor(urls, testSettings(urls, extra));
 }
 
 export const OPENAI = { providerId: "openai", model: "gpt-4o-mini" } as const;
