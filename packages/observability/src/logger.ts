@@ -26,7 +26,9 @@ export function bigintsToStrings(value: unknown, depth = 0): unknown {
     let copy: unknown[] | undefined;
     value.forEach((item, i) => {
       const converted = bigintsToStrings(item, depth + 1);
-      if (converted !== item) (copy ??= [...value])[i] = converted;
+      if (converted === item) return;
+      copy ??= [...value];
+      copy[i] = converted;
     });
     return copy ?? value;
   }
@@ -35,7 +37,9 @@ export function bigintsToStrings(value: unknown, depth = 0): unknown {
     if (!Object.hasOwn(value, key)) continue;
     const item = (value as Record<string, unknown>)[key];
     const converted = bigintsToStrings(item, depth + 1);
-    if (converted !== item) (copy ??= { ...value })[key] = converted;
+    if (converted === item) continue;
+    copy ??= { ...value };
+    copy[key] = converted;
   }
   return copy ?? value;
 }
