@@ -50,12 +50,7 @@ function config(): ConfigStore {
   return configStoreFor(
     ctx(),
     { queue: { prefix: ctx().redisPrefix }, worker: { lingerMs: 10 }, redis: { durabilityCheck: "off" } },
-    {
-      grpcAddr: "0.0.0.0:50051",
-      dashboardAddr: "127.0.0.1:3000",
-      services: "auto",
-      apiKeys: [YGGDRASIL_KEY],
-    },
+    { apiKeys: [YGGDRASIL_KEY] },
   );
 }
 

@@ -25,16 +25,12 @@ describe("runWorker", () => {
        VALUES ('pa_run', 'req-run', 'fp', 'acct-run', 'prov', 'm', 'pending', 400, 400, 10, 10, 600, 1, 'test',
                now() - interval '1 second')`,
     );
-    const config = configStoreFor(
-      ctx(),
-      {
-        queue: { prefix: ctx().redisPrefix },
-        preauth: { sweepIntervalMs: 100 },
-        redis: { durabilityCheck: "off" },
-        metrics: { workerPort: 0 },
-      },
-      { grpcAddr: "0.0.0.0:50051", dashboardAddr: "127.0.0.1:3000", services: "auto" },
-    );
+    const config = configStoreFor(ctx(), {
+      queue: { prefix: ctx().redisPrefix },
+      preauth: { sweepIntervalMs: 100 },
+      redis: { durabilityCheck: "off" },
+      metrics: { workerPort: 0 },
+    });
     let stop!: (value: string) => void;
     const stopSignal = new Promise<string>((resolve) => {
       stop = resolve;

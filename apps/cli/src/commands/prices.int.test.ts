@@ -16,11 +16,7 @@ const LITELLM = fileURLToPath(
 );
 
 function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const config = configStoreFor(
-    ctx(),
-    { queue: { prefix: ctx().redisPrefix } },
-    { grpcAddr: "0.0.0.0:50051", dashboardAddr: "127.0.0.1:3000", services: "auto", logLevel: "info" },
-  );
+  const config = configStoreFor(ctx(), { queue: { prefix: ctx().redisPrefix } });
   let out = "";
   let err = "";
   const io = {

@@ -60,11 +60,7 @@ async function addPrice(
 }
 
 beforeAll(async () => {
-  const config = configStoreFor(
-    ctx(),
-    { queue: { prefix: ctx().redisPrefix } },
-    { grpcAddr: "0.0.0.0:50051", dashboardAddr: "127.0.0.1:3000", services: "auto", logLevel: "info" },
-  );
+  const config = configStoreFor(ctx(), { queue: { prefix: ctx().redisPrefix } });
   const settings = config.current().settings;
   priceCache = new PriceCache({
     db: ctx().db,

@@ -21,13 +21,7 @@ beforeAll(async () => {
   const config = configStoreFor(
     ctx(),
     { queue: { prefix: ctx().redisPrefix }, ingress: { healthCheckIntervalMs: 100 } },
-    {
-      grpcAddr: "0.0.0.0:50051",
-      dashboardAddr: "127.0.0.1:3000",
-      services: "auto",
-      logLevel: "info",
-      apiKeys: [YGGDRASIL_KEY, ADMIN_KEY],
-    },
+    { apiKeys: [YGGDRASIL_KEY, ADMIN_KEY] },
   );
   cache = new PriceCache({
     db: ctx().db,

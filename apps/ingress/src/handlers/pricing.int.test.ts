@@ -23,11 +23,7 @@ const caches: PriceCache[] = [];
 let handlers: PricingHandlers;
 
 function configStore(): ConfigStore {
-  return configStoreFor(
-    ctx(),
-    { queue: { prefix: ctx().redisPrefix } },
-    { grpcAddr: "0.0.0.0:50051", dashboardAddr: "127.0.0.1:3000", services: "auto", logLevel: "info" },
-  );
+  return configStoreFor(ctx(), { queue: { prefix: ctx().redisPrefix } });
 }
 
 /** What one ingress process holds: its own price cache (subscribed) over the given database handle. */

@@ -61,11 +61,7 @@ beforeAll(async () => {
   // 30 usages over 10 minutes: three share each minute, so ties are ordered by request_id.
   await settle(Array.from({ length: 30 }, (_, i) => usageItem(`h-${String(i).padStart(2, "0")}`, i % 10)));
   await settle([usageItem("h-failed", 4, { providerId: "nobody" } as Partial<SettleItem>)]);
-  const config = configStoreFor(
-    ctx(),
-    { commission: { minBps: 500, overrides: { cheap: 1000 } } },
-    { grpcAddr: "0.0.0.0:50051", dashboardAddr: "127.0.0.1:3000", services: "auto", logLevel: "info" },
-  );
+  const config = configStoreFor(ctx(), { commission: { minBps: 500, overrides: { cheap: 1000 } } });
   handlers = createSettlementHandlers({
     config,
     log: silentLogger(),

@@ -105,11 +105,7 @@ beforeAll(async () => {
     cachedInputTokens: BigInt(r.cached_input_tokens!),
     totalCostMicros: BigInt(r.total_cost_micros!),
   }));
-  const config = configStoreFor(
-    ctx(),
-    {},
-    { grpcAddr: "0.0.0.0:50051", dashboardAddr: "127.0.0.1:3000", services: "auto", logLevel: "info" },
-  );
+  const config = configStoreFor(ctx(), {});
   handlers = createTokenHandlers({
     config,
     log: silentLogger(),

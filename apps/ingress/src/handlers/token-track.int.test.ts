@@ -27,11 +27,7 @@ let handlers: TokenHandlers;
 let producer: SettlementProducer;
 
 function deps(withProducer: SettlementProducer): IngressDeps {
-  const config = configStoreFor(
-    ctx(),
-    { queue: { prefix: ctx().redisPrefix } },
-    { grpcAddr: "0.0.0.0:50051", dashboardAddr: "127.0.0.1:3000", services: "auto", logLevel: "info" },
-  );
+  const config = configStoreFor(ctx(), { queue: { prefix: ctx().redisPrefix } });
   // Only what the token handlers use.
   return {
     config,
