@@ -18,6 +18,12 @@ export interface PoolOptions {
   role?: "heidrun_app";
   statementTimeoutMs?: number;
   connectionTimeoutMs?: number;
+  /**
+   * PostgreSQL ends a transaction left idle this long (its process frozen, its event loop blocked). Every
+   * writer takes the audit chain head, so one stuck transaction would otherwise stall the whole fleet until
+   * its process died; Heidrun's transactions never wait on anything but their own statements.
+   */
+  idleInTransactionTimeoutMs?: number;
 }
 
 export function createPool(url: string, options: PoolOptions = {}): pg.Pool {
@@ -27,6 +33,7 @@ export function createPool(url: string, options: PoolOptions = {}): pg.Pool {
     application_name: options.applicationName ?? "heidrun",
     connectionTimeoutMillis: options.connectionTimeoutMs ?? 5000,
     statement_timeout: options.statementTimeoutMs ?? 30_000,
+    idle_in_transaction_session_timeout: options.idleInTransactionTimeoutMs ?? 10_000,
     idleTimeoutMillis: 30_000,
     // Set at connection start, so no statement ever runs with more than the role's (lesser) rights.
     ...(options.role ? { options: `-c role=${options.role}` } : {}),
