@@ -116,6 +116,8 @@ export function adaptUnary<Req, Res>(
     const signal = () => {
       if (abort === undefined) {
         abort = new AbortController();
+        // A caller that cancelled before the handler asked had no listener to hear it: grpc-js remembers.
+        if (abortReason === undefined && call.cancelled) onCancelled();
         if (abortReason) abort.abort(abortReason);
         else call.on("cancelled", onCancelled);
       }
