@@ -87,10 +87,8 @@ export function createLogger(settings: LoggerSettings): Logger {
  * one write, so a busy ingress (a line per call) pays a syscall per block rather than per call, and a quiet one
  * still shows each line within a quarter second. pino flushes what is left synchronously when the process exits.
  */
-export const STDOUT_FLUSH_MS = 250;
-
-export function stdoutDestination(): DestinationStream {
-  return pino.destination({ dest: 1, sync: false, minLength: 4096, periodicFlush: STDOUT_FLUSH_MS });
+function stdoutDestination(): DestinationStream {
+  return pino.destination({ dest: 1, sync: false, minLength: 4096, periodicFlush: 250 });
 }
 
 /** A logger that drops everything, for tests and tools that print their own output. */
