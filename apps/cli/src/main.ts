@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { ConfigError, loadConfig } from "@heidrun/config";
+import { DomainError } from "@heidrun/core";
 import type { Command, CommandIo } from "./io";
 
 /** Commands load lazily so `heidrun migrate` does not pay for gRPC or BullMQ. */
@@ -92,9 +93,14 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (error: unknown) => {
-    process.stderr.write(
-      `heidrun: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-    );
-    process.exitCode = 1;
+    // A DomainError is already said for the operator (a taken port, a refused setting): one line, no stack.
+    const text =
+      error instanceof DomainError
+        ? error.message
+        : error instanceof Error
+          ? (error.stack ?? error.message)
+          : String(error);
+    process.stderr.write(`heidrun: ${text}\n`);
+    process.exitCode = error instanceof DomainError && error.code === "UNAVAILABLE" ? 69 : 1;
   },
 );

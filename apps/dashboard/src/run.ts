@@ -9,7 +9,13 @@ import {
   registerQueueGauges,
   SettlementRequeuer,
 } from "@heidrun/db";
-import { createProcessLogger, createRegistry, loadHttpsOptions, type Registry } from "@heidrun/observability";
+import {
+  createProcessLogger,
+  createRegistry,
+  listenFailure,
+  loadHttpsOptions,
+  type Registry,
+} from "@heidrun/observability";
 import { connectRedis, redisReady, SETTLEMENT_QUEUE, SettlementProducer } from "@heidrun/queue";
 import { Queue } from "bullmq";
 import type { Express } from "express";
@@ -112,19 +118,22 @@ export async function listen(
         else deps.log.info({ certificate: event.reloaded }, "dashboard certificate reloaded");
       })
     : () => {};
-  const { host, port } = splitAddress(config.current().dashboardAddr);
+  const address = config.current().dashboardAddr;
+  const { host, port } = splitAddress(address);
   await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
+    server.once("error", (error) =>
+      reject(listenFailure(error, { what: "dashboard", address, movedBy: "HEIDRUN_DASHBOARD_ADDR" })),
+    );
     server.listen(port, host, () => {
       server.off("error", reject);
       resolve();
     });
   });
-  const address = server.address() as AddressInfo;
-  const shownHost = address.family === "IPv6" ? `[${address.address}]` : address.address;
+  const bound = server.address() as AddressInfo;
+  const shownHost = bound.family === "IPv6" ? `[${bound.address}]` : bound.address;
   return {
     server,
-    url: `${https.options ? "https" : "http"}://${shownHost}:${address.port}`,
+    url: `${https.options ? "https" : "http"}://${shownHost}:${bound.port}`,
     async close() {
       stopWatching();
       await new Promise<void>((resolve) => {

@@ -122,7 +122,8 @@ export async function runIngress(config: ConfigStore, options: RunIngressOptions
   );
   config.watch();
   const ingress = createIngress(deps);
-  const { host, ingressPort } = config.current().settings.metrics;
+  const { host } = config.current().settings.metrics;
+  const ingressPort = config.current().ingressMetricsPort ?? config.current().settings.metrics.ingressPort;
   let metrics: Awaited<ReturnType<typeof serveMetrics>> | undefined;
   try {
     await redisReady(deps.redis).catch(() =>
@@ -132,7 +133,10 @@ export async function runIngress(config: ConfigStore, options: RunIngressOptions
       await enforceRedisDurability(deps.redis, config.current().settings.redis.durabilityCheck, deps.log);
     }
     await start();
-    metrics = await serveMetrics(deps.registry, host, ingressPort);
+    metrics = await serveMetrics(deps.registry, host, ingressPort, {
+      what: "ingress metrics",
+      movedBy: "HEIDRUN_INGRESS_METRICS_PORT (or metrics.ingressPort in the settings file; 0: any free port)",
+    });
     deps.log.info({ metrics: `http://${host}:${metrics.port}/metrics` }, "ingress metrics listening");
     await ingress.start(config.current().grpcAddr);
     const signal = await (options.stopSignal ?? firstSignal());

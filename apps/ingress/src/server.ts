@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { Server, type ServerOptions } from "@grpc/grpc-js";
+import { listenFailure } from "@heidrun/observability";
 import { HEIDRUN_SERVICE_NAMES } from "@heidrun/proto";
 import { redisReady } from "@heidrun/queue";
 import { HealthImplementation } from "grpc-health-check";
@@ -109,7 +110,7 @@ export function createIngress(deps: IngressDeps): Ingress {
         );
       }).catch((error: unknown) => {
         security.close();
-        throw error;
+        throw listenFailure(error, { what: "gRPC ingress", address: addr, movedBy: "HEIDRUN_GRPC_ADDR" });
       });
       await health.start();
       announceTransport(log, security);

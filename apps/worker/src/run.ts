@@ -66,7 +66,10 @@ export async function runWorker(
   try {
     await enforceRedisDurability(connection, current.settings.redis.durabilityCheck, log);
     const { host, workerPort } = current.settings.metrics;
-    metrics = await serveMetrics(registry, host, workerPort);
+    metrics = await serveMetrics(registry, host, workerPort, {
+      what: "worker metrics",
+      movedBy: "metrics.workerPort in the settings file (0: any free port)",
+    });
     log.info({ metrics: `http://${host}:${metrics.port}/metrics` }, "worker metrics listening");
     const services = [
       expiryService({ config, pool, db, log }),

@@ -16,6 +16,8 @@ function defaults(): OtherFields {
     // Loopback port 0: nothing listens on a fixed port, so runs side by side do not collide.
     grpcAddr: "127.0.0.1:0",
     dashboardAddr: "127.0.0.1:0",
+    ingressMetricsPort: undefined,
+    listenersFromEnvironment: { grpcAddr: true, dashboardAddr: true, ingressMetricsPort: true },
     dashboardCsrfSecret: undefined,
     apiKeys: [],
     configFile: undefined,
@@ -30,7 +32,7 @@ function defaults(): OtherFields {
  * A ConfigStore for code that has its services and settings in hand rather than in the environment (tests,
  * benches, the faults harness, the e2e fleet). `settings` is parsed as a settings file is, so invalid settings
  * throw the same ConfigError; a field not in `overrides` (or given as undefined) takes its default:
- * no cluster nodes, gRPC and dashboard on 127.0.0.1:0, no CSRF secret, no API keys, no config file,
+ * no cluster nodes, gRPC and dashboard on 127.0.0.1:0, the ingress metrics port of the settings, no CSRF secret, no API keys, no config file,
  * servicesFromEnvironment true, services "external", log level "silent".
  */
 export function configStoreFor(

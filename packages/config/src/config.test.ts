@@ -29,6 +29,28 @@ describe("loadConfig", () => {
     expect(s.tokenizers.offThreadThresholdBytes).toBe(65_536);
   });
 
+  it("says which listeners the environment placed, and reads the ingress metrics port", () => {
+    const defaults = loadConfig({}).current();
+    expect([defaults.ingressMetricsPort, defaults.listenersFromEnvironment]).toEqual([
+      undefined,
+      { grpcAddr: false, dashboardAddr: false, ingressMetricsPort: false },
+    ]);
+    const placed = loadConfig({
+      HEIDRUN_GRPC_ADDR: "127.0.0.1:1",
+      HEIDRUN_INGRESS_METRICS_PORT: "0",
+    }).current();
+    expect([placed.ingressMetricsPort, placed.listenersFromEnvironment]).toEqual([
+      0,
+      { grpcAddr: true, dashboardAddr: false, ingressMetricsPort: true },
+    ]);
+    expect(problemsOf(() => loadConfig({ HEIDRUN_INGRESS_METRICS_PORT: "65536" }))).toEqual([
+      "HEIDRUN_INGRESS_METRICS_PORT: must be a port number",
+    ]);
+    expect(problemsOf(() => loadConfig({ HEIDRUN_INGRESS_METRICS_PORT: "http" }))).toEqual([
+      "HEIDRUN_INGRESS_METRICS_PORT: must be a port number",
+    ]);
+  });
+
   it("reads only the variables it knows, treating empty ones as unset", () => {
     const config = loadConfig({
       DATABASE_URL: "",

@@ -38,6 +38,13 @@ export const envSchema = z.object({
     .transform((raw, ctx) => (raw ? parseRedisClusterNodes(raw, ctx) : [])),
   HEIDRUN_GRPC_ADDR: hostPort.default("0.0.0.0:50051"),
   HEIDRUN_DASHBOARD_ADDR: hostPort.default("127.0.0.1:3000"),
+  /** The ingress's /metrics port, over settings.metrics.ingressPort (0: any free port, logged at start). */
+  HEIDRUN_INGRESS_METRICS_PORT: z
+    .string()
+    .regex(/^\d{1,5}$/, "must be a port number")
+    .transform(Number)
+    .pipe(z.number().max(65_535, "must be a port number"))
+    .optional(),
   /** The key of the dashboard's CSRF tokens, shared by its replicas; unset, each process draws its own. */
   HEIDRUN_DASHBOARD_CSRF_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
   HEIDRUN_API_KEYS: z

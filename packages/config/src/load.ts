@@ -13,6 +13,10 @@ export interface Config {
   redisClusterNodes: RedisNode[];
   grpcAddr: string;
   dashboardAddr: string;
+  /** HEIDRUN_INGRESS_METRICS_PORT; undefined: settings.metrics.ingressPort. */
+  ingressMetricsPort: number | undefined;
+  /** Which listeners the environment placed (`heidrun start` moves only the others off a taken port). */
+  listenersFromEnvironment: { grpcAddr: boolean; dashboardAddr: boolean; ingressMetricsPort: boolean };
   /** HEIDRUN_DASHBOARD_CSRF_SECRET: undefined lets each dashboard process draw a key of its own. */
   dashboardCsrfSecret: string | undefined;
   apiKeys: ApiKey[];
@@ -155,6 +159,12 @@ export function loadConfig(env: Record<string, string | undefined>, file?: strin
     redisClusterNodes: parsed.HEIDRUN_REDIS_CLUSTER_NODES,
     grpcAddr: parsed.HEIDRUN_GRPC_ADDR,
     dashboardAddr: parsed.HEIDRUN_DASHBOARD_ADDR,
+    ingressMetricsPort: parsed.HEIDRUN_INGRESS_METRICS_PORT,
+    listenersFromEnvironment: {
+      grpcAddr: Boolean(env.HEIDRUN_GRPC_ADDR),
+      dashboardAddr: Boolean(env.HEIDRUN_DASHBOARD_ADDR),
+      ingressMetricsPort: Boolean(env.HEIDRUN_INGRESS_METRICS_PORT),
+    },
     dashboardCsrfSecret: parsed.HEIDRUN_DASHBOARD_CSRF_SECRET,
     apiKeys: parsed.HEIDRUN_API_KEYS,
     configFile,
@@ -174,6 +184,7 @@ export const RESTART_REQUIRED = [
   "HEIDRUN_REDIS_CLUSTER_NODES",
   "HEIDRUN_GRPC_ADDR",
   "HEIDRUN_DASHBOARD_ADDR",
+  "HEIDRUN_INGRESS_METRICS_PORT",
   "HEIDRUN_DASHBOARD_CSRF_SECRET",
   "HEIDRUN_API_KEYS",
   "HEIDRUN_SERVICES",

@@ -1,4 +1,5 @@
 export * from "./free-port";
+export * from "./listen-failure";
 export * from "./logger";
 export * from "./metrics";
 export * from "./metrics-server";

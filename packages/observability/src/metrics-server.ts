@@ -1,5 +1,6 @@
 import { createServer, type Server } from "node:http";
 import type { Registry } from "prom-client";
+import { listenFailure } from "./listen-failure";
 
 export interface MetricsServer {
   /** The port it listens on (useful when asked for port 0). */
@@ -11,7 +12,12 @@ export interface MetricsServer {
  * Serves `/metrics` for one process, so every ingress and worker can be scraped on its own; the dashboard
  * serves its own registry and the fleet-wide gauges.
  */
-export async function serveMetrics(registry: Registry, host: string, port: number): Promise<MetricsServer> {
+export async function serveMetrics(
+  registry: Registry,
+  host: string,
+  port: number,
+  names: { what: string; movedBy: string },
+): Promise<MetricsServer> {
   const server: Server = createServer((request, response) => {
     if (request.method !== "GET" || request.url?.split("?")[0] !== "/metrics") {
       response.writeHead(404).end();
@@ -23,7 +29,7 @@ export async function serveMetrics(registry: Registry, host: string, port: numbe
     );
   });
   await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
+    server.once("error", (error) => reject(listenFailure(error, { ...names, address: `${host}:${port}` })));
     server.listen(port, host, () => resolve());
   });
   const address = server.address();

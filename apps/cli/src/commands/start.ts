@@ -4,6 +4,7 @@ import { runMigrations } from "@heidrun/db";
 import type { Command } from "../io";
 import { seedPricesOnStart } from "../prices/seed";
 import { DEFAULT_BINARY_SEARCH, resolveFleetServices } from "../services/resolve";
+import { placeListeners } from "./start-listeners";
 
 const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
 
@@ -20,6 +21,8 @@ function runPart(part: string, env: NodeJS.ProcessEnv): ChildProcess {
 
 export const start: Command = async (_argv, io) => {
   const config = io.config.current();
+  const listeners = await placeListeners(config);
+  for (const line of listeners.moved) io.stderr.write(`heidrun: ${line}\n`);
   let services: Awaited<ReturnType<typeof resolveFleetServices>>;
   try {
     services = await resolveFleetServices(config, { search: DEFAULT_BINARY_SEARCH(process.env.PATH ?? "") });
@@ -33,6 +36,7 @@ export const start: Command = async (_argv, io) => {
     DATABASE_URL: services.databaseUrl,
     REDIS_URL: services.redisUrl,
     HEIDRUN_SERVICES: "external",
+    ...listeners.env,
   };
   try {
     const migrated = await runMigrations(services.databaseUrl);
@@ -46,6 +50,8 @@ export const start: Command = async (_argv, io) => {
 
   const children = new Map<string, ChildProcess>();
   let stopping = false;
+  // The first part that ended unasked decides the exit status: the fleet failed even if the rest stop cleanly.
+  let failure: number | undefined;
   const exited = new Promise<number>((resolve) => {
     for (const part of FLEET) {
       const child = runPart(part, env);
@@ -54,9 +60,10 @@ export const start: Command = async (_argv, io) => {
         children.delete(part);
         if (!stopping) {
           io.stderr.write(`heidrun: ${part} exited (${signal ?? code}); stopping the fleet\n`);
+          failure = code !== null && code !== 0 ? code : 1;
           stopAll();
-        }
-        if (children.size === 0) resolve(stopping && code === 0 ? 0 : (code ?? 1));
+        } else if (code !== 0) failure ??= code ?? 1;
+        if (children.size === 0) resolve(failure ?? 0);
       });
     }
   });
@@ -65,8 +72,9 @@ export const start: Command = async (_argv, io) => {
     for (const child of children.values()) child.kill("SIGTERM");
   };
   io.stderr.write(
-    `heidrun: fleet starting — gRPC ingress on ${config.grpcAddr}, dashboard on http://${config.dashboardAddr} ` +
-      `(Bull Board at /queues, metrics at /metrics); Ctrl-C stops everything\n`,
+    `heidrun: fleet starting — gRPC ingress on ${listeners.grpcAddr}, dashboard on http://${listeners.dashboardAddr} ` +
+      `(Bull Board at /queues, metrics at /metrics), ingress metrics on port ${listeners.env.HEIDRUN_INGRESS_METRICS_PORT}; ` +
+      "Ctrl-C stops everything\n",
   );
   io.stopSignal.then(stopAll);
   const code = await exited;

@@ -1,40 +1,15 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { freePort } from "@heidrun/observability";
 import { afterAll, describe, expect, it } from "vitest";
 import { PRIVATE_SERVICES_DIR } from "../services/resolve";
 import { checkHealth, waitForServing } from "../simulate/health";
 import { answers, commandLine, environmentOf, isAlive, processTree } from "./process-tree";
+import { startCli } from "./start-cli";
 
-const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), "heidrun-start-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-interface Started {
-  child: ChildProcess;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  stderr: () => string;
-}
-
-/** `heidrun start` as `npm start` runs it, with this environment over ours (minus the service URLs). */
-function startCli(env: Record<string, string>): Started {
-  const { DATABASE_URL: _db, REDIS_URL: _redis, HEIDRUN_API_KEYS: _keys, ...inherited } = process.env;
-  const child = spawn(process.execPath, ["--import", "tsx", MAIN, "start"], {
-    env: { ...inherited, HEIDRUN_LOG_LEVEL: "warn", ...env },
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  let stderr = "";
-  child.stderr?.on("data", (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once("exit", (code, signal) => resolve({ code, signal })),
-  );
-  return { child, exited, stderr: () => stderr };
-}
 
 describe("heidrun start (npm start)", () => {
   it("with HEIDRUN_SERVICES=private brings the fleet up on its own services and leaves nothing running", async () => {

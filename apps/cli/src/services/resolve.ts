@@ -11,6 +11,8 @@ export interface FleetServices {
   redisUrl: string;
   /** One line for the start log: which services and why. */
   reason: string;
+  /** Private mode: where PostgreSQL keeps its data. */
+  postgresData?: string;
   /** Stops what was started (nothing for external services). */
   stop(): Promise<void>;
 }
@@ -59,11 +61,15 @@ export async function resolveFleetServices(
   const binaries = findServerBinaries(options.search);
   const dir = options.dir ?? PRIVATE_SERVICES_DIR;
   const started = await startPrivateServices(binaries, dir);
+  const elsewhere = started.postgresData.startsWith(dir)
+    ? ""
+    : ` (PostgreSQL's data in ${started.postgresData}: the postgres user cannot enter ${dir})`;
   return {
     mode: "private",
     databaseUrl: started.databaseUrl,
     redisUrl: started.redisUrl,
-    reason: `${config.services === "private" ? "HEIDRUN_SERVICES=private" : "auto: nothing answers at the defaults"}: started private PostgreSQL and Redis under ${dir}`,
+    postgresData: started.postgresData,
+    reason: `${config.services === "private" ? "HEIDRUN_SERVICES=private" : "auto: nothing answers at the defaults"}: started private PostgreSQL and Redis under ${dir}${elsewhere}`,
     stop: started.stop,
   };
 }

@@ -80,4 +80,31 @@ describe("fleet services", () => {
     const client = new pg.Client({ connectionString: services.databaseUrl, connectionTimeoutMillis: 1000 });
     await expect(client.connect()).rejects.toThrow();
   });
+
+  it("private mode from a folder its service user cannot enter keeps PostgreSQL's data where it can", async () => {
+    const search = DEFAULT_BINARY_SEARCH(process.env.PATH ?? "");
+    // As a `mktemp -d` checkout is: mode 0700, owned by whoever cloned it.
+    const outer = mkdtempSync(join(tmpdir(), "heidrun-closed-"));
+    const closed = join(outer, "checkout", ".heidrun", "services");
+    const config = loadConfig({ HEIDRUN_SERVICES: "private" }).current();
+    const services = await resolveFleetServices(config, { search, dir: closed });
+    try {
+      const client = new pg.Client({
+        connectionString: services.databaseUrl.replace(/\/heidrun$/, "/postgres"),
+      });
+      await client.connect();
+      expect((await client.query("SELECT 1 AS one")).rows[0].one).toBe(1);
+      await client.end();
+      if (process.getuid?.() === 0) {
+        expect(services.postgresData).toMatch(/^\/.+\/heidrun-private\/[0-9a-f]{16}\/postgres$/);
+        expect(services.reason).toContain(
+          `(PostgreSQL's data in ${services.postgresData}: the postgres user cannot enter ${closed})`,
+        );
+      } else expect(services.postgresData).toBe(join(closed, "postgres"));
+    } finally {
+      await services.stop();
+      rmSync(outer, { recursive: true, force: true });
+      if (services.postgresData) rmSync(join(services.postgresData, ".."), { recursive: true, force: true });
+    }
+  });
 });
